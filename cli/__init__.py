@@ -1,0 +1,1 @@
+"""The ``rsdet`` command-line interface (a thin typer layer over ``rsdet.pipelines``)."""

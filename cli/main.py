@@ -1,0 +1,27 @@
+"""Entry point of the ``rsdet`` command.
+
+Commands import their pipeline inside the function body, so ``rsdet --help`` never imports
+torch, rasterio or geopandas.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="rsdet",
+    help="Find tiny objects in large remote-sensing scenes; get georeferenced polygons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """rsdet: detect, train, evaluate and split remote-sensing detection data."""
+
+
+def main() -> None:
+    """Run the CLI (console-script entry point)."""
+    app()

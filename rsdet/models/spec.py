@@ -1,0 +1,111 @@
+"""What a model expects and produces: the metadata stored in every rsdet checkpoint.
+
+``ModelSpec`` answers the questions a scene pipeline must ask before it reads a pixel:
+which bands, how to scale their values to ``[0, 1]``, at which ground sampling distance
+(GSD) the model was trained, what tile size suits it, which classes it knows and whether
+its boxes are horizontal or oriented.
+
+Pixel scaling happens in two steps, always in this order:
+
+1. *range scaling* (data side): raw values -> float32 in ``[0, 1]``, either with a fixed
+   per-band ``[low, high]`` range (e.g. 0-255 for 8-bit RGB, 0-10000 for Sentinel-2 L2A) or
+   with a percentile stretch whose ``[low, high]`` the scene pipeline measures once per
+   scene (never per tile, which would make neighbouring tiles disagree);
+2. *standardisation* (model side): ``(x - mean) / std``, done by
+   :class:`~rsdet.models.detector.Detector` and by the training engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["InputSpec", "ModelSpec", "scale_to_unit"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a model wants its pixels (see the module docstring for the two scaling steps).
+
+    Attributes:
+        bands: 1-based raster band indices the model reads, in model-channel order.
+        scaling: ``"fixed"`` uses ``low``/``high``; ``"percentile"`` stretches each band
+            between the scene's ``percentiles`` (in percent).
+        low, high: fixed range per band (one value applies to all bands).
+        percentiles: lower and upper percentile for ``scaling="percentile"``.
+        mean, std: per-channel standardisation applied after range scaling.
+        gsd_m: ground sampling distance of the training data, metres per pixel (None: any).
+    """
+
+    bands: tuple[int, ...] = (1, 2, 3)
+    scaling: Literal["fixed", "percentile"] = "fixed"
+    low: tuple[float, ...] = (0.0,)
+    high: tuple[float, ...] = (255.0,)
+    percentiles: tuple[float, float] = (2.0, 98.0)
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    gsd_m: float | None = None
+
+    @property
+    def num_channels(self) -> int:
+        """Number of input channels."""
+        return len(self.bands)
+
+    def fixed_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-band ``(low, high)`` arrays of shape (C,) for fixed scaling."""
+        c = self.num_channels
+        low = np.broadcast_to(np.asarray(self.low, dtype=np.float64), (c,)).copy()
+        high = np.broadcast_to(np.asarray(self.high, dtype=np.float64), (c,)).copy()
+        return low, high
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a user or a pipeline needs to run a model, stored in its checkpoint.
+
+    Attributes:
+        arch: architecture name, a key of ``rsdet.models.zoo.ARCHITECTURES``.
+        classes: class names; label ``i`` means ``classes[i]``.
+        box_type: ``"hbox"`` (HBoxes) or ``"rbox"`` (RBoxes, see rsdet.structures.rboxes).
+        input: pixel expectations.
+        tile_size: recommended tile edge for scene inference, pixels at the model's GSD.
+        overlap: recommended tile overlap, pixels (at least the largest expected object).
+        score_thr, iou_thr, max_det: post-processing defaults (per tile).
+        description: one line for ``rsdet info`` and output metadata.
+    """
+
+    arch: str
+    classes: tuple[str, ...]
+    box_type: Literal["hbox", "rbox"] = "hbox"
+    input: InputSpec = field(default_factory=InputSpec)
+    tile_size: int = 1024
+    overlap: int = 128
+    score_thr: float = 0.3
+    iou_thr: float = 0.5
+    max_det: int = 1000
+    description: str = ""
+
+    @property
+    def oriented(self) -> bool:
+        """True for oriented-box models."""
+        return self.box_type == "rbox"
+
+
+def scale_to_unit(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Map raw values to float32 ``[0, 1]`` per band, clipping outside ``[low, high]``.
+
+    Args:
+        image: (C, H, W) raw pixel values of any numeric dtype.
+        low, high: (C,) range per band, in raw units; ``high == low`` maps the band to 0.
+
+    Returns:
+        (C, H, W) float32 array in [0, 1]. NaNs (float nodata) become 0.
+    """
+    low = np.asarray(low, dtype=np.float32).reshape(-1, 1, 1)
+    span = np.asarray(high, dtype=np.float32).reshape(-1, 1, 1) - low
+    span = np.where(span > 0, span, np.float32(1.0))
+    out = (image.astype(np.float32, copy=False) - low) / span
+    np.clip(out, 0.0, 1.0, out=out)
+    return np.nan_to_num(out, copy=False, nan=0.0)

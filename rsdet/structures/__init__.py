@@ -1,0 +1,42 @@
+"""Box geometry: typed boxes, overlaps, NMS and Gaussian box distances.
+
+See :mod:`rsdet.structures.rboxes` for the single angle convention used everywhere.
+"""
+
+from rsdet.structures.detections import Detections
+from rsdet.structures.gaussian import bhattacharyya_distance, gjsd, kld, rboxes_to_gaussian
+from rsdet.structures.hboxes import HBoxes, box_iou, pairwise_iof, pairwise_ios, pairwise_iou
+from rsdet.structures.nms import batched_nms, greedy_keep, nms
+from rsdet.structures.rboxes import RBoxes, norm_angle
+from rsdet.structures.rotated_iou import (
+    pairwise_rotated_iof,
+    pairwise_rotated_ios,
+    pairwise_rotated_iou,
+    quad_intersection_area,
+    rotated_iou,
+)
+from rsdet.structures.targets import Targets
+
+__all__ = [
+    "Detections",
+    "HBoxes",
+    "RBoxes",
+    "Targets",
+    "batched_nms",
+    "bhattacharyya_distance",
+    "box_iou",
+    "gjsd",
+    "greedy_keep",
+    "kld",
+    "nms",
+    "norm_angle",
+    "pairwise_iof",
+    "pairwise_ios",
+    "pairwise_iou",
+    "pairwise_rotated_iof",
+    "pairwise_rotated_ios",
+    "pairwise_rotated_iou",
+    "quad_intersection_area",
+    "rboxes_to_gaussian",
+    "rotated_iou",
+]
