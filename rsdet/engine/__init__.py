@@ -1,0 +1,1 @@
+"""The training engine: data loading, augmentation, the training loop, EMA, schedules."""

@@ -1,0 +1,1 @@
+"""Official evaluation protocols: COCO / AI-TOD (101-point AP), DOTA and DIOR (VOC AP)."""

@@ -1,0 +1,1 @@
+"""Raster and vector I/O: windowed GeoTIFF reading, georeferencing, vector layer writing."""
