@@ -23,12 +23,14 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from rsdet.errors import RsdetError
+
 __all__ = ["ConfigError", "apply_overrides", "from_dict", "load_yaml", "to_dict"]
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(RsdetError, ValueError):
     """A configuration value or key is invalid; the message names the dotted key path."""
 
 

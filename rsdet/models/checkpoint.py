@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from rsdet.config import ConfigError, from_dict, to_dict
+from rsdet.errors import RsdetError
 from rsdet.models.spec import ModelSpec
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "read_checkpoint", "write_checkpoint"]
@@ -29,7 +30,7 @@ __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "read_checkpoint", "write_
 FORMAT = "rsdet-checkpoint/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RsdetError, ValueError):
     """A file is not a readable rsdet checkpoint; the message names the file."""
 
 
