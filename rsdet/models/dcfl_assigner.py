@@ -1,0 +1,316 @@
+"""DCFL's coarse-to-fine label assigner, vectorised per image.
+
+Xu et al., "Dynamic Coarse-to-Fine Learning for Oriented Tiny Object Detection", CVPR 2023.
+Given N priors of one image (all pyramid levels together) and M ground-truth boxes:
+
+1. **Coarse prior matching.** ``S[m, a] = 1 / (1 + GJSD(N(g_m), N(a~)))`` between each gt's
+   Gaussian and each *moved* prior's (the dynamic prior: centres shifted by the mean DCN
+   offset). Priors whose best ``S`` is below ``neg_sim_thr`` (0.8) are negatives, the rest
+   ignored; the top-``k`` priors of each gt across all levels become its candidates.
+2. **Medium step.** Each candidate gets the posterior quality ``Q = IoU(pred, gt) + max_c
+   sigmoid(logit_c)``; each gt keeps its top-``q`` candidates, the others become negative.
+3. **Fine step (DGMM constraint).** A kept prior of gt ``m`` stays positive iff
+   ``0.7 exp(-d1' S_m^-1 d1 / 2) + 0.3 exp(-d2' S_m^-1 d2 / 2) >= exp(-gauss_thr)``, with
+   ``d1``/``d2`` its centre minus the gt centre / the mean centre of the gt's top-``q`` priors,
+   and ``S_m`` the gt's covariance.
+
+The official code has quirks (``docs/dcfl.md``, "Quirks"); they are reproduced by default and
+each fix is a named flag of :class:`AssignerFlags`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from rsdet.models.rbox_coder import DCFL_CODER, RBoxCoder
+from rsdet.structures import RBoxes, bhattacharyya_distance, rboxes_to_gaussian, rotated_iou
+
+__all__ = ["Assigner", "AssignerFlags", "Assignment", "C2FAssigner", "ignore_inside"]
+
+# Gt rows per chunk of the (M, N) similarity: bounds the (rows, N, 2, 2) temporaries.
+_SIM_CHUNK_ELEMENTS = 1 << 22
+# mmdet-style internal codes of ``assigned``: -1 ignored, 0 negative, m + 1 positive of gt m.
+_IGNORED, _NEGATIVE = -1, 0
+# Quality given to another gt's candidates when a gt ranks its own (official constant).
+_FOREIGN_QUALITY = -100.0
+# The coder the official assigner builds by default (mmrotate defaults: no pi, no proj_xy).
+_ASSIGNER_CODER = RBoxCoder(angle_factor=None, proj_xy=False)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Training labels of N priors of one image.
+
+    Attributes:
+        gt_index: (N,) int64 index of the matched gt for positives, -1 otherwise.
+        ignored: (N,) bool; True for priors that are neither positive nor negative.
+    """
+
+    gt_index: Tensor
+    ignored: Tensor
+
+    @property
+    def positive(self) -> Tensor:
+        """(N,) bool mask of positives."""
+        return self.gt_index >= 0
+
+    @classmethod
+    def from_codes(cls, assigned: Tensor) -> Assignment:
+        """From mmdet-style codes: -1 ignored, 0 negative, ``m + 1`` positive of gt ``m``."""
+        return cls(torch.where(assigned > 0, assigned - 1, -1), assigned == _IGNORED)
+
+
+class Assigner(Protocol):
+    """What the DCFL head needs from an assigner (see :class:`C2FAssigner`)."""
+
+    def __call__(
+        self, priors: Tensor, moved: Tensor, gts: RBoxes, logits: Tensor, deltas: Tensor
+    ) -> Assignment:
+        """Assign priors of one image; arguments as in :meth:`C2FAssigner.__call__`."""
+        ...
+
+
+@dataclass(frozen=True)
+class AssignerFlags:
+    """Fixes of the official assigner's quirks; all False reproduces the paper's code.
+
+    Attributes:
+        fix_topk_ties: exactly ``topk`` candidates per gt (the official code takes every
+            prior whose similarity *equals* one of the top-k values), and a prior wanted by
+            several gts goes to the most similar one (officially: the highest gt index).
+        fix_posterior_decode: measure the posterior IoU on the box the head really predicts
+            (static prior, ``pi`` angle scale) instead of re-decoding the deltas with
+            mmrotate's default coder (no ``pi``) against the moved prior.
+        fix_foreign_candidates: a gt with fewer than ``topq`` candidates keeps only its own;
+            officially its top-q list is filled with other gts' candidates, which are then
+            kept for their own gt and pull its DGMM mean.
+        fix_ignored_flip: ignored priors stay ignored; officially they are tested against
+            gt 0's DGMM and can turn negative.
+        min_one_positive: a gt whose DGMM removes every candidate keeps the one closest
+            to it under the DGMM (officially it is left without positives).
+    """
+
+    fix_topk_ties: bool = False
+    fix_posterior_decode: bool = False
+    fix_foreign_candidates: bool = False
+    fix_ignored_flip: bool = False
+    min_one_positive: bool = False
+
+
+@dataclass(frozen=True)
+class C2FAssigner:
+    """Coarse-to-fine assigner (module docstring). Constants are the paper's DOTA values.
+
+    Attributes:
+        topk: candidates per gt from the coarse step (16).
+        topq: candidates per gt kept by the medium step (12).
+        gauss_thr: DGMM threshold ``tau``: positive iff DGMM >= exp(-tau) (0.6; 0.8 AI-TOD).
+        neg_sim_thr: priors with best coarse similarity below this are negatives (0.8).
+        dgmm_weights: weights of the gt-centred and the prior-mean-centred components.
+        flags: quirk fixes.
+    """
+
+    topk: int = 16
+    topq: int = 12
+    gauss_thr: float = 0.6
+    neg_sim_thr: float = 0.8
+    dgmm_weights: tuple[float, float] = (0.7, 0.3)
+    flags: AssignerFlags = field(default_factory=AssignerFlags)
+
+    def __call__(
+        self, priors: Tensor, moved: Tensor, gts: RBoxes, logits: Tensor, deltas: Tensor
+    ) -> Assignment:
+        """Assign the priors of one image.
+
+        Args:
+            priors: (N, 5) static priors, le135, input pixels.
+            moved: (N, 5) the same priors with centres moved by the dynamic prior (equal to
+                ``priors`` when the dynamic prior is off).
+            gts: M ground-truth boxes (any angle spelling), input pixels.
+            logits: (N, C) detached class logits.
+            deltas: (N, 5) detached regression outputs.
+
+        Returns:
+            The assignment; with M = 0 every prior is negative.
+        """
+        n = priors.shape[0]
+        if len(gts) == 0 or n == 0:
+            return Assignment.from_codes(priors.new_zeros(n, dtype=torch.long))
+        gts = RBoxes(gts.tensor.to(priors.dtype))
+        sim = gaussian_similarity(gts, moved)  # (M, N)
+        assigned = torch.where(sim.max(dim=0).values < self.neg_sim_thr, _NEGATIVE, _IGNORED)
+        cand_gt = self.coarse_candidates(sim)  # (N,) gt index or -1
+        assigned = torch.where(cand_gt >= 0, cand_gt + 1, assigned)
+        cand = torch.nonzero(cand_gt >= 0).squeeze(1)  # (P,)
+        quality = self.posterior_quality(priors, moved, gts, logits, deltas, cand, cand_gt[cand])
+        kept, prior_mean = self.medium_step(quality, cand_gt[cand], moved[cand, :2], len(gts))
+        assigned[cand[~kept]] = _NEGATIVE
+        return Assignment.from_codes(self.fine_step(assigned, moved[:, :2], gts, prior_mean))
+
+    def coarse_candidates(self, sim: Tensor) -> Tensor:
+        """(M, N) similarities -> (N,) the gt each prior is a candidate of, or -1."""
+        m, n = sim.shape
+        k = min(self.topk, n)
+        top = sim.topk(k, dim=1)
+        if self.flags.fix_topk_ties:
+            member = torch.zeros_like(sim, dtype=torch.bool).scatter_(1, top.indices, True)
+            best = torch.where(member, sim, -1.0).argmax(dim=0)  # most similar claimant
+            return torch.where(member.any(dim=0), best, -1)
+        # Official: a prior is in gt m's list when S[m, a] equals one of the top-k values,
+        # i.e. S[m, a] >= the k-th value; gts are visited in order, so the last one wins.
+        member = sim >= top.values[:, -1:]
+        gt_ids = torch.arange(m, device=sim.device)[:, None].expand(m, n)
+        return torch.where(member, gt_ids, -1).max(dim=0).values
+
+    def posterior_quality(
+        self,
+        priors: Tensor,
+        moved: Tensor,
+        gts: RBoxes,
+        logits: Tensor,
+        deltas: Tensor,
+        cand: Tensor,
+        cand_gt: Tensor,
+    ) -> Tensor:
+        """(P,) IoU of each candidate's prediction with its gt plus its best class score."""
+        if self.flags.fix_posterior_decode:
+            boxes = DCFL_CODER.decode(priors[cand], deltas[cand])
+        else:  # mmrotate's default coder: dtheta in radians, centres from the moved prior
+            boxes = _ASSIGNER_CODER.decode(moved[cand], deltas[cand])
+        gt_t = gts.tensor[cand_gt]
+        sides = torch.tensor([0, 0, 1, 1, 0], dtype=torch.bool, device=boxes.device)
+        boxes = torch.where(sides, boxes.clamp(min=1e-3), boxes)
+        gt_t = torch.where(sides, gt_t.clamp(min=1e-3), gt_t)
+        iou = rotated_iou(RBoxes(boxes), RBoxes(gt_t))
+        return iou + logits[cand].max(dim=1).values.sigmoid()
+
+    def medium_step(
+        self, quality: Tensor, cand_gt: Tensor, centres: Tensor, num_gts: int
+    ) -> tuple[Tensor, Tensor]:
+        """Top-q per gt.
+
+        Args:
+            quality: (P,) posterior quality of the candidates.
+            cand_gt: (P,) their gt.
+            centres: (P, 2) their moved centres.
+            num_gts: M.
+
+        Returns:
+            ``kept`` (P,) bool and ``prior_mean`` (M, 2), the mean centre of each gt's top-q.
+        """
+        p = quality.numel()
+        own = cand_gt[None, :] == torch.arange(num_gts, device=quality.device)[:, None]  # (M, P)
+        if p == 0:
+            return own.any(dim=0), centres.new_zeros(num_gts, 2)
+        ranked = torch.where(own, quality[None, :], _FOREIGN_QUALITY)
+        top = ranked.topk(min(self.topq, p), dim=1).indices  # (M, q)
+        chosen = torch.zeros_like(own).scatter_(1, top, True)  # (M, P)
+        if self.flags.fix_foreign_candidates:
+            chosen &= own
+        kept = chosen.any(dim=0)
+        weights = chosen.to(centres.dtype)
+        prior_mean = (weights @ centres) / weights.sum(dim=1, keepdim=True).clamp(min=1)
+        return kept, prior_mean
+
+    def fine_step(
+        self, assigned: Tensor, centres: Tensor, gts: RBoxes, prior_mean: Tensor
+    ) -> Tensor:
+        """Apply the DGMM constraint to the codes ``assigned`` (N,); returns new codes."""
+        if self.flags.fix_ignored_flip:
+            tested = torch.nonzero(assigned > 0).squeeze(1)
+        else:  # official: ignored priors (-1) are checked against gt 0 too
+            tested = torch.nonzero(assigned != _NEGATIVE).squeeze(1)
+        gt = (assigned[tested] - 1).clamp(min=0)
+        score = self.dgmm(centres[tested], gts, prior_mean, gt)
+        fails = score < math.exp(-self.gauss_thr)
+        out = assigned.clone()
+        out[tested[fails]] = _NEGATIVE
+        if self.flags.min_one_positive:
+            out = _restore_best(out, assigned, tested, gt, score, len(gts))
+        return out
+
+    def dgmm(self, points: Tensor, gts: RBoxes, prior_mean: Tensor, gt: Tensor) -> Tensor:
+        """Unnormalised two-component Gaussian mixture of gt ``gt[i]`` at ``points[i]``.
+
+        Args:
+            points: (K, 2) centres in pixels.
+            gts: M gts; their covariances ``Sigma_m`` shape both components.
+            prior_mean: (M, 2) second component's mean per gt.
+            gt: (K,) gt index of each point.
+
+        Returns:
+            (K,) values in [0, 1] (each component peaks at its weight).
+        """
+        mu, sigma = rboxes_to_gaussian(gts)
+        inv = torch.linalg.inv(sigma[gt])  # (K, 2, 2)
+        w1, w2 = self.dgmm_weights
+        return w1 * _gauss(points - mu[gt], inv) + w2 * _gauss(points - prior_mean[gt], inv)
+
+
+def _gauss(d: Tensor, inv: Tensor) -> Tensor:
+    """``exp(-d' inv d / 2)`` for (K, 2) vectors and (K, 2, 2) matrices."""
+    maha = (d[:, None, :] @ inv @ d[:, :, None])[:, 0, 0]
+    return torch.exp(-0.5 * maha)
+
+
+def _restore_best(
+    out: Tensor, before: Tensor, tested: Tensor, gt: Tensor, score: Tensor, num_gts: int
+) -> Tensor:
+    """Give every gt left without positives back its best-scoring own prior."""
+    own = before[tested] > 0
+    orphan = torch.ones(num_gts, dtype=torch.bool, device=out.device)
+    orphan[(out[out > 0] - 1)] = False
+    best = torch.full((num_gts,), -1.0, dtype=score.dtype, device=score.device)
+    best = best.scatter_reduce(0, gt[own], score[own], reduce="amax")
+    pick = own & orphan[gt] & (score == best[gt]) & (best[gt] >= 0)
+    out = out.clone()
+    out[tested[pick]] = gt[pick] + 1
+    return out
+
+
+def gaussian_similarity(gts: RBoxes, priors: Tensor) -> Tensor:
+    """``1 / (1 + GJSD)`` (alpha 1/2, i.e. the Bhattacharyya distance) of gts vs priors.
+
+    Args:
+        gts: M boxes.
+        priors: (N, 5) boxes (any angle spelling; Gaussians ignore it).
+
+    Returns:
+        (M, N) similarities in (0, 1], computed in at least float32.
+    """
+    dtype = torch.promote_types(priors.dtype, torch.float32)
+    mu_g, s_g = rboxes_to_gaussian(RBoxes(gts.tensor.to(dtype)))
+    mu_p, s_p = rboxes_to_gaussian(RBoxes(priors.to(dtype)))
+    rows = max(1, _SIM_CHUNK_ELEMENTS // max(priors.shape[0], 1))
+    out = []
+    for s in range(0, len(gts), rows):
+        d = bhattacharyya_distance(mu_g[s : s + rows, None], s_g[s : s + rows, None], mu_p, s_p)
+        out.append(1 / (1 + d))
+    return torch.cat(out, dim=0)
+
+
+def ignore_inside(assignment: Assignment, points: Tensor, regions: RBoxes) -> Assignment:
+    """Mark negatives whose point lies inside an ignore region as ignored.
+
+    Args:
+        assignment: labels of N priors.
+        points: (N, 2) prior centres in pixels.
+        regions: K boxes whose area neither teaches positives nor punishes detections.
+
+    Returns:
+        A new assignment; positives are untouched.
+    """
+    if len(regions) == 0:
+        return assignment
+    cx, cy, w, h, t = regions.tensor.to(points.dtype).unbind(-1)
+    dx = points[None, :, 0] - cx[:, None]  # (K, N)
+    dy = points[None, :, 1] - cy[:, None]
+    cos, sin = torch.cos(t)[:, None], torch.sin(t)[:, None]
+    u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # the point in each box's own frame
+    inside = ((u.abs() <= w[:, None] / 2) & (v.abs() <= h[:, None] / 2)).any(dim=0)
+    return Assignment(assignment.gt_index, assignment.ignored | (inside & ~assignment.positive))
