@@ -1,4 +1,52 @@
-"""Dataset readers: DOTA, AI-TOD, DIOR / DIOR-R and GeoTIFF scenes with vector labels.
+"""Dataset readers and patch splitting: DOTA, AI-TOD, DIOR / DIOR-R, VOC and GeoTIFF scenes.
 
-All readers produce :class:`~rsdet.datasets.sample.Sample` objects.
+Every reader produces :class:`Sample` objects; :func:`load_dataset` takes a spec
+``FORMAT:PATH[?key=value&...]`` and returns a :class:`Dataset`. Pixels are read on demand
+with :func:`read_image` / :func:`read_region` / :func:`open_image`. Patch geometry (the
+window grid, patch names and mapping patch results back to the source image) lives in
+:mod:`~rsdet.datasets.windows`, :mod:`~rsdet.datasets.patches` and :mod:`~rsdet.datasets.clip`.
 """
+
+from rsdet.datasets.classes import AITOD_CLASSES, DIOR_CLASSES, DOTA_CLASSES
+from rsdet.datasets.clip import DEFAULT_IOF_THR, Clipped, WindowClipper
+from rsdet.datasets.dataset import Dataset
+from rsdet.datasets.errors import DatasetError, ImageError, LabelError, SpecError
+from rsdet.datasets.loader import FORMATS, load_dataset
+from rsdet.datasets.patches import PatchOrigin, parse_patch_name, patch_name
+from rsdet.datasets.pixels import ImageReader, open_image, read_image, read_region
+from rsdet.datasets.sample import DIFFICULT, NORMAL, TRUNCATED, Sample
+from rsdet.datasets.spec import DatasetSpec, parse_spec
+from rsdet.datasets.windows import Window, window_count, window_grid, window_starts
+
+__all__ = [
+    "AITOD_CLASSES",
+    "DEFAULT_IOF_THR",
+    "DIFFICULT",
+    "DIOR_CLASSES",
+    "DOTA_CLASSES",
+    "FORMATS",
+    "NORMAL",
+    "TRUNCATED",
+    "Clipped",
+    "Dataset",
+    "DatasetError",
+    "DatasetSpec",
+    "ImageError",
+    "ImageReader",
+    "LabelError",
+    "PatchOrigin",
+    "Sample",
+    "SpecError",
+    "Window",
+    "WindowClipper",
+    "load_dataset",
+    "open_image",
+    "parse_patch_name",
+    "parse_spec",
+    "patch_name",
+    "read_image",
+    "read_region",
+    "window_count",
+    "window_grid",
+    "window_starts",
+]

@@ -1,0 +1,112 @@
+"""``load_dataset``: the one entry point from a spec string to a :class:`Dataset`.
+
+``FORMATS`` is the single table of format names; each entry says which reader runs and
+which ``?key=value`` options it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsdet.datasets.coco import read_aitod
+from rsdet.datasets.dataset import Dataset
+from rsdet.datasets.dior import read_dior
+from rsdet.datasets.dota import read_dota
+from rsdet.datasets.errors import DatasetError, SpecError
+from rsdet.datasets.geo import GeoOptions, read_geo
+from rsdet.datasets.spec import DatasetSpec, parse_spec
+from rsdet.datasets.voc import read_voc
+
+__all__ = ["FORMATS", "DatasetFormat", "load_dataset"]
+
+Options = dict[str, str]
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A format: its reader ``read(path, options)`` and the option keys it accepts."""
+
+    read: Callable[[Path, Options], Dataset]
+    options: tuple[str, ...]
+    summary: str
+
+
+def _aitod(path: Path, options: Options) -> Dataset:
+    if path.is_dir():
+        raise DatasetError(
+            f"{path}: an aitod spec names the COCO json file, e.g. "
+            "aitod:aitod/annotations/small_test_v1_1.0.json"
+        )
+    images = options.get("images")
+    return read_aitod(path, Path(images) if images else None)
+
+
+def _geo(path: Path, options: Options) -> Dataset:
+    labels = options.get("labels")
+    return read_geo(
+        path,
+        GeoOptions(
+            labels=Path(labels) if labels else None,
+            scene_field=options.get("scene_field", "scene"),
+            class_field=options.get("class_field"),
+            layer=options.get("layer"),
+        ),
+    )
+
+
+FORMATS: dict[str, DatasetFormat] = {
+    "dota": DatasetFormat(
+        lambda p, o: read_dota(p, "1.0"), (), "DOTA v1.0, ROOT/images + ROOT/labelTxt"
+    ),
+    "dota1.5": DatasetFormat(lambda p, o: read_dota(p, "1.5"), (), "DOTA v1.5 (16 classes)"),
+    "dota2": DatasetFormat(lambda p, o: read_dota(p, "2.0"), (), "DOTA v2.0 (18 classes)"),
+    "aitod": DatasetFormat(_aitod, ("images",), "AI-TOD v1/v2 COCO json"),
+    "dior": DatasetFormat(
+        lambda p, o: read_dior(p, False, o.get("split")), ("split",), "DIOR, horizontal boxes"
+    ),
+    "dior-r": DatasetFormat(
+        lambda p, o: read_dior(p, True, o.get("split")), ("split",), "DIOR-R, oriented boxes"
+    ),
+    "voc": DatasetFormat(lambda p, o: read_voc(p, o.get("split")), ("split",), "Pascal VOC xml"),
+    "geo": DatasetFormat(
+        _geo, ("labels", "scene_field", "class_field", "layer"), "GeoTIFF scenes + vector labels"
+    ),
+}
+
+
+def load_dataset(spec: str | DatasetSpec) -> Dataset:
+    """Load a dataset from ``FORMAT:PATH[?key=value&...]``.
+
+    Formats: ``dota`` (= v1.0), ``dota1.5``, ``dota2``, ``aitod``, ``dior``, ``dior-r``,
+    ``voc``, ``geo``; the rules of each are in its module (:mod:`rsdet.datasets.dota`...)
+    and in docs/datasets.md.
+
+    Raises:
+        SpecError: malformed spec, unknown format (the message lists the known ones),
+            unknown or empty option.
+        DatasetError: missing path, inconsistent layout, malformed label file (``LabelError``)
+            or unreadable image header (``ImageError``); messages name the file.
+    """
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    fmt = FORMATS.get(parsed.format)
+    if fmt is None:
+        raise SpecError(
+            f"dataset {str(spec)!r}: unknown format {parsed.format!r}; known formats: "
+            f"{', '.join(FORMATS)}"
+        )
+    for key, value in parsed.options.items():
+        if key not in fmt.options:
+            allowed = ", ".join(fmt.options) or "none"
+            raise SpecError(
+                f"dataset {str(spec)!r}: unknown option {key!r} for {parsed.format} "
+                f"(options: {allowed})"
+            )
+        if not value:
+            raise SpecError(f"dataset {str(spec)!r}: option {key!r} has no value")
+    if not parsed.path.exists():
+        raise DatasetError(f"{parsed.path}: not found (from dataset {str(spec)!r})")
+    dataset = fmt.read(parsed.path, parsed.options)
+    return dataclasses.replace(dataset, spec=str(parsed))
