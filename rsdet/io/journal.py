@@ -1,0 +1,151 @@
+"""A resumable run's memory: the raw detections of every finished batch, on disk.
+
+The journal is a JSON-lines file next to the output (``<output>.rsdet-journal``). Line 1
+holds the run's *fingerprint* (scenes, model, tiling and thresholds); every further line
+is one finished batch of tiles with its detections, already in scene pixels and before
+the cross-tile merge. Each line is flushed and synced before the next batch starts, so
+after an interruption (Ctrl-C, a crash, a killed job) the journal holds every finished
+batch and at most one torn last line, which is dropped on resume.
+
+Floats are written with Python's shortest round-trip repr, so a resumed run merges
+bit-identical numbers and produces the same output as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsdet.errors import InputError, OutputExistsError
+
+__all__ = ["Journal", "JournalRecord", "journal_path"]
+
+_FORMAT = "rsdet-journal/1"
+
+
+def journal_path(output: str | Path) -> Path:
+    """Where the journal of a run writing ``output`` lives."""
+    output = Path(output)
+    return output.with_name(output.name + ".rsdet-journal")
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One finished batch of one scene.
+
+    Attributes:
+        scene: index of the scene in the run's scene list.
+        batch: index of the batch within the scene.
+        tile: (N,) tile index of each detection.
+        boxes: (N, 4|5) boxes in scene pixels, as nested lists.
+        scores, labels, fragment: (N,) per detection.
+    """
+
+    scene: int
+    batch: int
+    tile: list[int] = field(default_factory=list)
+    boxes: list[list[float]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    fragment: list[bool] = field(default_factory=list)
+
+
+class Journal:
+    """Finished batches, kept in memory and (optionally) mirrored to a journal file.
+
+    Create it with :meth:`open` for a run that writes a file, or ``Journal()`` for an
+    in-memory run (the Python API).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.records: dict[tuple[int, int], JournalRecord] = {}
+
+    @classmethod
+    def open(
+        cls, path: Path, fingerprint: Mapping[str, Any], resume: bool, overwrite: bool
+    ) -> Journal:
+        """Start a journal at ``path``, or continue the one there when ``resume`` is set.
+
+        Raises:
+            OutputExistsError: a journal exists and neither ``resume`` nor ``overwrite``.
+            InputError: ``resume`` with a journal written for other inputs or settings.
+        """
+        journal = cls(path)
+        # Compare in JSON form: tuples and lists, ints and floats as the file stores them.
+        fingerprint = json.loads(json.dumps(dict(fingerprint)))
+        if path.exists() and resume:
+            journal._load(fingerprint)
+            return journal
+        if path.exists() and not overwrite:
+            raise OutputExistsError(
+                f"{path}: an interrupted run left this journal "
+                "(pass --resume to continue it, or --overwrite to start over)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = json.dumps({"format": _FORMAT, "fingerprint": dict(fingerprint)})
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(header + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return journal
+
+    def done(self, scene: int, batch: int) -> bool:
+        """True when this batch is already recorded."""
+        return (scene, batch) in self.records
+
+    def scene_records(self, scene: int) -> list[JournalRecord]:
+        """The records of one scene, by batch index."""
+        found = [r for key, r in self.records.items() if key[0] == scene]
+        return sorted(found, key=lambda r: r.batch)
+
+    def append(self, record: JournalRecord) -> None:
+        """Record a finished batch (durably, when the journal has a file)."""
+        self.records[(record.scene, record.batch)] = record
+        if self.path is None:
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record.__dict__, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        """Delete the journal file (after the output has been written)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def _load(self, fingerprint: Mapping[str, Any]) -> None:
+        assert self.path is not None
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        try:
+            header = json.loads(lines[0])
+        except ValueError as err:
+            raise InputError(f"{self.path}: not an rsdet journal (pass --overwrite)") from err
+        if not isinstance(header, dict) or header.get("format") != _FORMAT:
+            raise InputError(f"{self.path}: not an rsdet journal (pass --overwrite)")
+        _check_fingerprint(self.path, header.get("fingerprint"), fingerprint)
+        good = len(lines[0]) + 1
+        for line in lines[1:]:
+            try:
+                record = JournalRecord(**json.loads(line))
+            except (ValueError, TypeError):
+                break  # a torn last line from the interruption: redo that batch
+            self.records[(record.scene, record.batch)] = record
+            good += len(line) + 1
+        with self.path.open("r+b") as f:
+            f.truncate(min(good, len(raw)))
+
+
+def _check_fingerprint(path: Path, stored: Any, current: Mapping[str, Any]) -> None:
+    if stored == current:
+        return
+    stored = stored if isinstance(stored, dict) else {}
+    changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    raise InputError(
+        f"{path}: this journal belongs to a run with different {', '.join(changed)} "
+        "(rerun with the same settings, or pass --overwrite to start over)"
+    )

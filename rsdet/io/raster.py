@@ -1,0 +1,251 @@
+"""Scenes on disk: open and check them, find their valid tiles, read and scale windows.
+
+Everything here reads through rasterio *windows*, so it works on any GDAL path (a local
+GeoTIFF, a VRT, a ``/vsicurl/`` COG) and never holds more than one window of a scene in
+memory. Whole-scene questions (which tiles hold data, the percentile stretch) are answered
+from decimated reads, which GDAL serves from overviews when the file has them.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import RasterioError
+from rasterio.windows import Window as RioWindow
+
+from rsdet.errors import InputError
+from rsdet.io.georef import pixel_size_m
+from rsdet.models.spec import InputSpec, scale_to_unit
+from rsdet.tiling import Window
+
+__all__ = [
+    "UNREFERENCED_TRANSFORM",
+    "Radiometry",
+    "SceneInfo",
+    "SceneWarning",
+    "ValidityMap",
+    "check_bands",
+    "open_dataset",
+    "percentile_radiometry",
+    "read_scene_info",
+    "read_window",
+    "scan_validity",
+]
+
+# A scene without a geotransform is written in the frame QGIS draws such rasters in:
+# x = column, y = -row (QGIS replaces GDAL's default (1, 1) pixel size by (1, -1)).
+UNREFERENCED_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+# Longest side of the decimated read used for the percentile stretch, pixels.
+_STATS_SIDE = 1024
+# Longest side of the decimated validity mask, cells.
+_MASK_MAX_SIDE = 4096
+
+
+class SceneWarning(UserWarning):
+    """Something about a scene the user should know, that does not stop the run."""
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the pipeline needs to know about a scene before reading pixels.
+
+    Attributes:
+        path: the GDAL path as given.
+        height, width: size in pixels.
+        count: number of bands.
+        dtype: numpy dtype name of band 1.
+        crs: the scene CRS, or None.
+        transform: scene pixel corners -> output coordinates (:data:`UNREFERENCED_TRANSFORM`
+            when the file has no geotransform).
+        has_mask: True when some pixels can be invalid (nodata value, mask or alpha band).
+        pixel_size_m: ground size of one pixel ``(x, y)`` in metres at the scene centre,
+            or None without a CRS.
+    """
+
+    path: str
+    height: int
+    width: int
+    count: int
+    dtype: str
+    crs: CRS | None
+    transform: Affine
+    has_mask: bool
+    pixel_size_m: tuple[float, float] | None
+
+
+def open_dataset(path: str) -> Any:
+    """``rasterio.open(path)`` with a one-line :class:`InputError` for unreadable input."""
+    if "://" not in path and not path.startswith("/vsi") and not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        return rasterio.open(path)
+    except RasterioError as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not a readable raster ({reason})") from err
+
+
+def read_scene_info(path: str) -> SceneInfo:
+    """Open ``path`` and describe it (raises :class:`InputError` for unusable scenes)."""
+    with open_dataset(path) as ds:
+        if ds.height < 1 or ds.width < 1 or ds.count < 1:
+            raise InputError(f"{path}: empty raster ({ds.height} x {ds.width}, {ds.count} bands)")
+        crs = ds.crs if ds.crs else None
+        has_geotransform = ds.transform != Affine.identity() or crs is not None
+        transform = ds.transform if has_geotransform else UNREFERENCED_TRANSFORM
+        flags = ds.mask_flag_enums
+        has_mask = any(f != [MaskFlags.all_valid] for f in flags)
+        size = pixel_size_m(transform, crs, ds.height, ds.width) if crs else None
+        return SceneInfo(
+            path, ds.height, ds.width, ds.count, ds.dtypes[0], crs, transform, has_mask, size
+        )
+
+
+def check_bands(scene: SceneInfo, bands: tuple[int, ...]) -> None:
+    """Raise :class:`InputError` unless every 1-based band index exists in the scene."""
+    listed = ",".join(str(b) for b in bands)
+    if not bands or min(bands) < 1:
+        raise InputError(f"{scene.path}: invalid band selection {listed!r} (bands start at 1)")
+    if max(bands) > scene.count:
+        have = "1 band" if scene.count == 1 else f"{scene.count} bands"
+        raise InputError(
+            f"{scene.path}: has {have} but the model reads bands {listed} "
+            "(choose others with --bands)"
+        )
+
+
+@dataclass(frozen=True)
+class ValidityMap:
+    """A decimated map of where a scene holds data; conservative (any valid pixel counts).
+
+    Attributes:
+        cells: (rows, cols) bool, True where the cell contains at least one valid pixel.
+        scene_hw: ``(height, width)`` of the scene in pixels.
+    """
+
+    cells: np.ndarray
+    scene_hw: tuple[int, int]
+
+    def any_valid(self, window: Window) -> bool:
+        """True unless every cell that touches ``window`` is entirely nodata."""
+        rows, cols = self.cells.shape
+        height, width = self.scene_hw
+        r0 = window.row_off * rows // height
+        r1 = -(-window.row_end * rows // height)  # ceiling division
+        c0 = window.col_off * cols // width
+        c1 = -(-window.col_end * cols // width)
+        return bool(self.cells[r0:r1, c0:c1].any())
+
+
+def scan_validity(ds: Any, scene: SceneInfo, cell_px: int) -> ValidityMap | None:
+    """Read the scene's validity mask at low resolution (None: every pixel is valid).
+
+    GDAL's ``average`` resampling of a mask marks a cell valid as soon as one of its pixels
+    is, so a tile is skipped only when it is truly empty. The read costs a fraction of a
+    full pass and is served from overviews when the file has them.
+
+    Args:
+        ds: an open rasterio dataset of ``scene``.
+        scene: its description.
+        cell_px: target cell edge in scene pixels (e.g. a tenth of a tile).
+    """
+    if not scene.has_mask:
+        return None
+    rows = _cells(scene.height, cell_px)
+    cols = _cells(scene.width, cell_px)
+    mask = ds.dataset_mask(out_shape=(rows, cols), resampling=Resampling.average)
+    return ValidityMap(np.asarray(mask) > 0, (scene.height, scene.width))
+
+
+def _cells(length: int, cell_px: int) -> int:
+    return int(min(length, _MASK_MAX_SIDE, max(1, -(-length // max(cell_px, 1)))))
+
+
+@dataclass(frozen=True)
+class Radiometry:
+    """Per-band linear range scaling of raw pixel values to ``[0, 1]``.
+
+    Attributes:
+        low, high: (C,) raw values that map to 0 and 1 (outside values are clipped).
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def fixed(cls, spec: InputSpec) -> Radiometry:
+        """The model's fixed range (e.g. 0-255, or 0-10000 for reflectance)."""
+        low, high = spec.fixed_range()
+        return cls(low, high)
+
+    def to_unit(self, raw: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+        """(C, H, W) raw -> (C, H, W) float32 in [0, 1]; invalid pixels become 0."""
+        out = scale_to_unit(raw, self.low, self.high)
+        if valid is not None:
+            out *= valid[None]
+        return out
+
+
+def percentile_radiometry(
+    ds: Any, scene: SceneInfo, bands: tuple[int, ...], percentiles: tuple[float, float]
+) -> Radiometry:
+    """The percentile stretch of a scene, measured once from a decimated read.
+
+    Nodata, masked and non-finite pixels are ignored. A band without valid pixels gets
+    ``low == high`` (it maps to 0).
+    """
+    scale = min(1.0, _STATS_SIDE / max(scene.height, scene.width))
+    out_hw = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+    data = ds.read(list(bands), out_shape=(len(bands), *out_hw), masked=True)
+    low, high = np.zeros(len(bands)), np.zeros(len(bands))
+    for i in range(len(bands)):
+        band = np.ma.masked_invalid(data[i].astype(np.float64)).compressed()
+        if band.size:
+            low[i], high[i] = np.percentile(band, percentiles)
+    if np.any(high <= low):
+        warnings.warn(
+            f"{scene.path}: some bands are constant or empty; they are scaled to 0",
+            SceneWarning,
+            stacklevel=2,
+        )
+    return Radiometry(low, high)
+
+
+def read_window(
+    ds: Any,
+    window: Window,
+    bands: tuple[int, ...],
+    out_hw: tuple[int, int],
+    masked: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read one window, resampled to ``out_hw`` (bilinear) when that differs from its size.
+
+    Args:
+        ds: an open rasterio dataset.
+        window: the window in scene pixels (inside the scene).
+        bands: 1-based band indices, in model-channel order.
+        out_hw: ``(height, width)`` of the returned image.
+        masked: also return the validity of each pixel (scenes with nodata / masks).
+
+    Returns:
+        ``(raw, valid)``: raw (C, H, W) values in the scene's dtype, and an (H, W) bool
+        array that is True where any band holds data (None when ``masked`` is False).
+    """
+    rio_window = RioWindow(window.col_off, window.row_off, window.width, window.height)
+    same = out_hw == (window.height, window.width)
+    resampling = Resampling.nearest if same else Resampling.bilinear
+    shape = (len(bands), *out_hw)
+    data = ds.read(
+        list(bands), window=rio_window, out_shape=shape, resampling=resampling, masked=masked
+    )
+    if not masked:
+        return np.asarray(data), None
+    valid = np.asarray(~np.ma.getmaskarray(data).all(axis=0))
+    return np.ma.getdata(data), valid

@@ -1,0 +1,188 @@
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.enums import ColorInterp
+
+from rsdet.errors import InputError
+from rsdet.io.raster import (
+    UNREFERENCED_TRANSFORM,
+    Radiometry,
+    check_bands,
+    open_dataset,
+    percentile_radiometry,
+    read_scene_info,
+    read_window,
+    scan_validity,
+)
+from rsdet.models.spec import InputSpec
+from rsdet.tiling import Window, tile_grid
+
+TRANSFORM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
+
+
+def write(path, data, **kw):
+    count, height, width = data.shape
+    meta = dict(
+        driver="GTiff",
+        height=height,
+        width=width,
+        count=count,
+        dtype=data.dtype.name,
+        crs="EPSG:32633",
+        transform=TRANSFORM,
+        tiled=True,
+        blockxsize=16,
+        blockysize=16,
+    )
+    meta.update(kw)
+    if meta.get("crs") is None:
+        meta.pop("crs")
+    with rasterio.open(path, "w", **meta) as ds:
+        ds.write(data)
+    return str(path)
+
+
+# --- opening: faults first -------------------------------------------------------------
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        open_dataset(str(tmp_path / "nope.tif"))
+
+
+@pytest.mark.parametrize("content", [b"", b"II*\x00garbage" * 10, b"hello, not a raster\n"])
+def test_corrupt_or_non_raster_file(tmp_path, content):
+    path = tmp_path / "bad.tif"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"bad\.tif: not a readable raster"):
+        read_scene_info(str(path))
+
+
+def test_vector_file_is_not_a_raster(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    path = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(geometry=[shapely.Point(0, 0)], crs=4326).to_file(path)
+    with pytest.raises(InputError, match="not a readable raster"):
+        read_scene_info(str(path))
+
+
+def test_error_messages_are_one_line(tmp_path):
+    path = tmp_path / "bad.tif"
+    path.write_bytes(b"II*\x00" + bytes(range(256)))
+    with pytest.raises(InputError) as err:
+        read_scene_info(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_scene_info(tmp_path):
+    path = write(tmp_path / "a.tif", np.zeros((3, 20, 30), np.uint16), nodata=0)
+    info = read_scene_info(path)
+    assert (info.height, info.width, info.count, info.dtype) == (20, 30, 3, "uint16")
+    assert info.crs.to_epsg() == 32633 and info.transform == TRANSFORM
+    assert info.has_mask and info.pixel_size_m == (0.5, 0.5)
+
+
+def test_scene_without_georeferencing_uses_the_qgis_frame(tmp_path):
+    path = tmp_path / "plain.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=1, dtype="uint8") as ds:
+        ds.write(np.zeros((1, 8, 8), np.uint8))
+    info = read_scene_info(str(path))
+    assert info.crs is None and info.pixel_size_m is None and not info.has_mask
+    assert info.transform == UNREFERENCED_TRANSFORM
+
+
+def test_single_band_scene_for_a_three_band_model(tmp_path):
+    info = read_scene_info(write(tmp_path / "gray.tif", np.zeros((1, 8, 8), np.uint8)))
+    with pytest.raises(InputError, match=r"gray\.tif: has 1 band but the model reads bands 1,2,3"):
+        check_bands(info, (1, 2, 3))
+    check_bands(info, (1,))
+    with pytest.raises(InputError, match="bands start at 1"):
+        check_bands(info, (0, 1))
+
+
+# --- validity ----------------------------------------------------------------------------
+def scan(path, cell_px=8):
+    info = read_scene_info(path)
+    with open_dataset(path) as ds:
+        return scan_validity(ds, info, cell_px)
+
+
+def test_scene_without_nodata_needs_no_scan(tmp_path):
+    assert scan(write(tmp_path / "a.tif", np.ones((3, 32, 32), np.uint8))) is None
+
+
+def test_all_nodata_scene_has_no_valid_tile(tmp_path):
+    vm = scan(write(tmp_path / "a.tif", np.zeros((3, 64, 64), np.uint8), nodata=0))
+    assert not any(vm.any_valid(w) for w in tile_grid(64, 64, 16, 4))
+
+
+def test_a_single_valid_pixel_keeps_its_tile(tmp_path):
+    data = np.zeros((3, 256, 256), np.uint8)
+    data[:, 200, 37] = 5  # one pixel, far smaller than a mask cell
+    vm = scan(write(tmp_path / "a.tif", data, nodata=0), cell_px=64)
+    valid = [w for w in tile_grid(256, 256, 64, 0) if vm.any_valid(w)]
+    assert valid == [Window(0, 192, 64, 64)]
+
+
+def test_nodata_band_values_are_not_invalid_pixels(tmp_path):
+    data = np.zeros((3, 16, 16), np.uint8)
+    data[1] = 50  # black in band 1 only: a real (dark red) pixel, not nodata
+    vm = scan(write(tmp_path / "a.tif", data, nodata=0))
+    assert vm.any_valid(Window(0, 0, 16, 16))
+
+
+def test_internal_mask_and_alpha_band(tmp_path):
+    data = np.full((3, 32, 32), 7, np.uint8)
+    path = write(tmp_path / "masked.tif", data)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "r+") as ds:
+        mask = np.zeros((32, 32), np.uint8)
+        mask[:16, :16] = 255
+        ds.write_mask(mask)
+    vm = scan(path)
+    assert vm.any_valid(Window(0, 0, 16, 16)) and not vm.any_valid(Window(16, 16, 16, 16))
+
+    rgba = np.concatenate([data, np.zeros((1, 32, 32), np.uint8)])
+    rgba[3, 20:, 20:] = 255
+    path = write(tmp_path / "alpha.tif", rgba, photometric="RGB")
+    with rasterio.open(path, "r+") as ds:
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    vm = scan(path)
+    assert vm.any_valid(Window(16, 16, 16, 16)) and not vm.any_valid(Window(0, 0, 16, 16))
+
+
+# --- pixel values ------------------------------------------------------------------------
+def test_percentile_stretch_ignores_nodata(tmp_path):
+    data = np.zeros((1, 40, 40), np.uint16)
+    data[0, :, 20:] = np.arange(1000, 1800, 1, dtype=np.uint16).reshape(40, 20)
+    path = write(tmp_path / "u16.tif", data, nodata=0)
+    info = read_scene_info(path)
+    with open_dataset(path) as ds:
+        rad = percentile_radiometry(ds, info, (1,), (0.0, 100.0))
+    assert (rad.low[0], rad.high[0]) == (1000.0, 1799.0)  # half the scene is 0 = nodata
+
+
+def test_constant_band_warns_and_scales_to_zero(tmp_path):
+    path = write(tmp_path / "flat.tif", np.full((1, 8, 8), 3, np.uint8))
+    info = read_scene_info(path)
+    with open_dataset(path) as ds, pytest.warns(UserWarning, match="constant or empty"):
+        rad = percentile_radiometry(ds, info, (1,), (2.0, 98.0))
+    assert rad.to_unit(np.full((1, 2, 2), 3, np.uint8), None).max() == 0.0
+
+
+def test_fixed_range_for_16_bit_data_is_not_divided_by_255():
+    rad = Radiometry.fixed(InputSpec(bands=(1, 2), low=(0.0,), high=(10000.0,)))
+    raw = np.array([[[0, 5000]], [[10000, 20000]]], dtype=np.uint16)
+    out = rad.to_unit(raw, np.array([[True, False]]))
+    assert out.dtype == np.float32
+    assert out.tolist() == [[[0.0, 0.0]], [[1.0, 0.0]]]  # invalid pixels are 0
+
+
+def test_read_window_resamples_to_the_requested_shape(tmp_path):
+    data = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64)
+    path = write(tmp_path / "f.tif", data)
+    with open_dataset(path) as ds:
+        raw, valid = read_window(ds, Window(16, 8, 32, 32), (1,), (32, 32), masked=False)
+        assert valid is None and raw[0, 0, 0] == 8 * 64 + 16
+        small, _ = read_window(ds, Window(0, 0, 64, 64), (1,), (16, 16), masked=False)
+        assert small.shape == (1, 16, 16)

@@ -1,0 +1,166 @@
+import json
+import math
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+
+from rsdet.errors import InputError, OutputExistsError
+from rsdet.io import vector
+from rsdet.io.raster import SceneInfo
+from rsdet.io.vector import (
+    VectorFormat,
+    combine_frames,
+    detections_frame,
+    output_files,
+    vector_format,
+    write_layer,
+)
+from rsdet.structures import Detections, HBoxes, RBoxes
+
+CLASSES = ("car", "ship")
+UTM = CRS.from_epsg(32633)
+T = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
+
+
+def scene(crs=UTM, transform=T):
+    return SceneInfo("s.tif", 100, 100, 3, "uint8", crs, transform, False, (0.5, 0.5))
+
+
+def frame(n=2, oriented=False, crs=UTM, name="s.tif"):
+    if oriented:
+        boxes = RBoxes(torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.0]] * n, dtype=torch.float64))
+    else:
+        boxes = HBoxes(
+            torch.tensor([[0.0, 0.0, 1.0, 1.0], [10, 20, 30, 24]][:n], dtype=torch.float64)
+        )
+    dets = Detections(
+        boxes, torch.tensor([0.9, 0.4][:n], dtype=torch.float64), torch.tensor([0, 5][:n])
+    )
+    return detections_frame(dets, scene(crs), CLASSES, name)
+
+
+def test_frame_attributes():
+    f = frame()
+    assert list(f.columns) == [
+        "class_id",
+        "class_name",
+        "score",
+        "width_m",
+        "height_m",
+        "scene",
+        "geometry",
+    ]
+    assert f["class_name"].tolist() == ["car", "5"]  # unknown label: named by its number
+    assert f["width_m"].tolist() == [0.5, 10.0] and f["height_m"].tolist() == [0.5, 2.0]
+    assert f.crs == UTM
+    assert "angle_deg" in frame(oriented=True).columns
+
+
+def test_empty_frame_has_all_columns():
+    f = frame(n=0)
+    assert len(f) == 0 and "score" in f.columns
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out", "out.tif"])
+def test_unknown_format(name):
+    with pytest.raises(InputError, match="unknown output format"):
+        vector_format(name)
+
+
+@pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".shp", ".parquet"])
+def test_every_format_round_trips(tmp_path, ext):
+    path = tmp_path / f"cars{ext}"
+    written = write_layer(frame(), path, CLASSES)
+    assert set(written) == {p for p in output_files(path) if p.exists()}
+    assert path.with_suffix(".qml").exists()
+    if ext == ".parquet":
+        back = gpd.read_parquet(path)
+    else:
+        back = pyogrio.read_dataframe(path, layer=path.stem)
+    assert back["class_name"].tolist() == ["car", "5"]
+    assert back["score"].tolist() == pytest.approx([0.9, 0.4])
+    if ext == ".geojson":
+        assert back.crs.to_epsg() == 4326
+    else:
+        assert back.crs.to_epsg() == 32633
+        assert back.geometry[0].area == pytest.approx(0.25)
+    assert not list(tmp_path.glob(".rsdet-write-*"))  # staging folder cleaned up
+
+
+def test_geojson_is_rfc7946_wgs84_unless_keep_crs(tmp_path):
+    path = tmp_path / "a.geojson"
+    write_layer(frame(), path, CLASSES)
+    doc = json.loads(path.read_text())
+    assert "crs" not in doc
+    lon, lat = doc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 14 < lon < 16 and 35 < lat < 37  # UTM 33N, 4000 km north
+    kept = tmp_path / "b.geojson"
+    write_layer(frame(), kept, CLASSES, keep_crs=True)
+    doc = json.loads(kept.read_text())
+    assert doc["crs"]["properties"]["name"].endswith("32633")
+    x, y = doc["features"][0]["geometry"]["coordinates"][0][0]
+    assert math.isclose(x, 500_000.0, abs_tol=1) and math.isclose(y, 4_000_000.0, abs_tol=1)
+
+
+def test_gpkg_carries_its_style_for_qgis(tmp_path):
+    path = tmp_path / "cars.gpkg"
+    write_layer(frame(), path, CLASSES)
+    info = pyogrio.read_info(path, layer="cars")
+    assert info["geometry_name"] == "geom"
+    styles = pyogrio.read_dataframe(path, layer="layer_styles")
+    row = styles.iloc[0]
+    assert (row.f_table_name, row.f_geometry_column, row.f_table_schema) == ("cars", "geom", "")
+    assert bool(row.useAsDefault)
+    assert ET.fromstring(row.styleQML.split("\n", 1)[1]).tag == "qgis"
+
+
+def test_existing_output_is_never_clobbered(tmp_path):
+    path = tmp_path / "cars.gpkg"
+    write_layer(frame(n=1), path, CLASSES)
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError, match=r"cars\.gpkg: already exists"):
+        write_layer(frame(), path, CLASSES)
+    assert path.read_bytes() == before
+    write_layer(frame(), path, CLASSES, overwrite=True)
+    assert len(pyogrio.read_dataframe(path, layer="cars")) == 2
+
+
+def test_existing_style_sidecar_counts_as_output(tmp_path):
+    (tmp_path / "cars.qml").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"cars\.qml"):
+        write_layer(frame(), tmp_path / "cars.geojson", CLASSES)
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    def explode(frame, path, keep_crs):
+        Path(path).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setitem(vector._WRITERS, VectorFormat.GPKG, explode)
+    with pytest.raises(OSError, match="disk full"):
+        write_layer(frame(), tmp_path / "cars.gpkg", CLASSES)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_layer_is_still_a_valid_file(tmp_path):
+    for ext in (".gpkg", ".geojson", ".shp"):
+        path = tmp_path / f"none_{ext[1:]}{ext}"
+        write_layer(frame(n=0), path, CLASSES)
+        assert len(pyogrio.read_dataframe(path, layer=path.stem)) == 0
+
+
+def test_combine_frames_reprojects_to_the_first_crs():
+    a = frame(name="a.tif")
+    b = frame(crs=CRS.from_epsg(32632), name="b.tif")
+    both = combine_frames([a, b])
+    assert both.crs == UTM and both["scene"].tolist() == ["a.tif", "a.tif", "b.tif", "b.tif"]
+    assert not np.allclose(both.geometry[2].bounds, b.geometry[0].bounds)
+    with pytest.raises(InputError, match="with and without a CRS"):
+        combine_frames([a, frame(crs=None)])
