@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from rsdet.errors import InputError, OutputExistsError
+from rsdet.structures import Detections, HBoxes, RBoxes
 
 __all__ = ["Journal", "JournalRecord", "journal_path"]
 
@@ -52,6 +56,14 @@ class JournalRecord:
     scores: list[float] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     fragment: list[bool] = field(default_factory=list)
+
+    def add(self, tile: int, dets: Detections, fragment: np.ndarray) -> None:
+        """Append one tile's detections (scene pixels) and their fragment flags."""
+        self.tile.extend([tile] * len(dets))
+        self.boxes.extend(dets.boxes.tensor.double().tolist())
+        self.scores.extend(dets.scores.double().tolist())
+        self.labels.extend(int(k) for k in dets.labels.tolist())
+        self.fragment.extend(bool(f) for f in fragment)
 
 
 class Journal:
@@ -101,6 +113,24 @@ class Journal:
         """The records of one scene, by batch index."""
         found = [r for key, r in self.records.items() if key[0] == scene]
         return sorted(found, key=lambda r: r.batch)
+
+    def scene_detections(self, scene: int, oriented: bool) -> tuple[Detections, np.ndarray]:
+        """All recorded detections of a scene (float64, tile order) and their fragment flags.
+
+        Args:
+            scene: scene index.
+            oriented: box type to use when the scene has no detection at all.
+        """
+        records = self.scene_records(scene)
+        boxes = [row for r in records for row in r.boxes]
+        if boxes:
+            oriented = len(boxes[0]) == 5
+        t = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 5 if oriented else 4)
+        typed: HBoxes | RBoxes = RBoxes(t) if oriented else HBoxes(t)
+        scores = torch.tensor([s for r in records for s in r.scores], dtype=torch.float64)
+        labels = torch.tensor([k for r in records for k in r.labels], dtype=torch.int64)
+        fragment = np.array([f for r in records for f in r.fragment], dtype=bool)
+        return Detections(typed, scores, labels), fragment
 
     def append(self, record: JournalRecord) -> None:
         """Record a finished batch (durably, when the journal has a file)."""

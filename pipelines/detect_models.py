@@ -1,0 +1,171 @@
+"""Model adapters for scene detection: any model behind one batch-of-tiles interface.
+
+:func:`load_runner` turns what the user passed as ``model`` into a :class:`ModelRunner`:
+
+* a checkpoint path or packaged model name -> :func:`rsdet.load_model` -> :class:`Detector`;
+* an rsdet :class:`Detector` -> :class:`DetectorRunner`: pixels are range-scaled as its
+  ModelSpec says (fixed range, or a percentile stretch measured once per scene), batched
+  into a (B, C, H, W) float tensor and sent through ``predict_batch``;
+* any object with ``predict(image)`` -> :class:`PredictRunner`: each tile is handed over as
+  an (H, W, C) array of raw values of the selected bands, in the scene's dtype, and the
+  object returns ``(boxes, scores, labels)`` as numpy (boxes (N, 4) ``x1 y1 x2 y2`` or
+  (N, 5) rsdet oriented boxes, in the tile's pixels). ``classes`` (a list, or a dict from
+  label to name) is used when present.
+
+``prepare`` and ``collate`` run in the reader thread, ``run`` in the main thread.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rsdet.errors import InputError
+from rsdet.io.raster import Radiometry, SceneInfo, percentile_radiometry
+from rsdet.models.detector import Detector
+from rsdet.models.zoo import load_model, resolve_model_path
+from rsdet.structures import Detections, HBoxes, RBoxes
+
+__all__ = ["DetectorRunner", "ModelRunner", "PredictRunner", "load_runner"]
+
+
+class ModelRunner(ABC):
+    """A model behind the batch-of-tiles interface, with its defaults for a run.
+
+    Attributes:
+        classes: class names by label (may be empty).
+        oriented: True for oriented-box models (known before the first tile for Detectors).
+        tile_size, overlap, score_thr, iou_thr, gsd_m: the model's defaults.
+        identity: what identifies the model in a resume journal (plain data).
+    """
+
+    classes: tuple[str, ...] = ()
+    oriented = False
+    tile_size, overlap, score_thr, iou_thr = 1024, 128, 0.0, 0.5
+    gsd_m: float | None = None
+    identity: Any = None
+
+    def default_bands(self, count: int) -> tuple[int, ...]:
+        """Bands to read when the user gives none."""
+        return (1, 2, 3) if count >= 3 else tuple(range(1, count + 1))
+
+    def prepare(self, ds: Any, scene: SceneInfo, bands: tuple[int, ...]) -> Callable[..., Any]:
+        """Per-scene function ``(raw (C, H, W), valid) -> model input`` (runs in the reader)."""
+        return lambda raw, valid: np.ascontiguousarray(np.moveaxis(raw, 0, -1))
+
+    def collate(self, images: list[Any]) -> Any:
+        """Batch the prepared images (runs in the reader thread)."""
+        return images
+
+    @abstractmethod
+    def run(self, batch: Any, score_thr: float) -> list[Detections]:
+        """Detections per image, in that image's pixels."""
+
+    @contextmanager
+    def thresholds(self, score_thr: float, iou_thr: float) -> Iterator[None]:
+        """Apply the run's thresholds to the model for the duration of the run."""
+        yield
+
+
+class DetectorRunner(ModelRunner):
+    """An rsdet :class:`Detector`: scaled float batches through ``predict_batch``."""
+
+    def __init__(self, detector: Detector, identity: Any) -> None:
+        spec = self.spec = detector.spec
+        self.detector, self.identity = detector, identity
+        self.classes, self.oriented = spec.classes, spec.oriented
+        self.tile_size, self.overlap = spec.tile_size, spec.overlap
+        self.score_thr, self.iou_thr, self.gsd_m = spec.score_thr, spec.iou_thr, spec.input.gsd_m
+
+    def default_bands(self, count: int) -> tuple[int, ...]:
+        """The bands in the model's InputSpec."""
+        return self.spec.input.bands
+
+    def prepare(self, ds: Any, scene: SceneInfo, bands: tuple[int, ...]) -> Callable[..., Any]:
+        """Range scaling as the spec says; a percentile stretch is measured here, once."""
+        spec = replace(self.spec.input, bands=bands)
+        if spec.scaling == "percentile":
+            radiometry = percentile_radiometry(ds, scene, bands, spec.percentiles)
+        else:
+            radiometry = Radiometry.fixed(spec)
+        return radiometry.to_unit
+
+    def collate(self, images: list[Any]) -> Any:
+        """(B, C, H, W) float32 tensor."""
+        return torch.from_numpy(np.stack(images))
+
+    def run(self, batch: Any, score_thr: float) -> list[Detections]:
+        """``predict_batch`` (thresholds were set by :meth:`thresholds`)."""
+        return self.detector.predict_batch(batch)
+
+    @contextmanager
+    def thresholds(self, score_thr: float, iou_thr: float) -> Iterator[None]:
+        """Set the Detector's post-processing for the run and restore it afterwards."""
+        module = self.detector.module
+        before = getattr(module, "postprocess", None)
+        self.detector.set_postprocess(score_thr=score_thr, iou_thr=iou_thr)
+        try:
+            yield
+        finally:
+            if before is not None:
+                module.postprocess = before
+
+
+class PredictRunner(ModelRunner):
+    """Any object with ``predict(image (H, W, C) raw values) -> (boxes, scores, labels)``."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.classes = _class_names(getattr(model, "classes", None))
+        self.identity = f"{type(model).__module__}.{type(model).__qualname__}"
+
+    def run(self, batch: Any, score_thr: float) -> list[Detections]:
+        """One ``predict`` call per tile; detections below ``score_thr`` are dropped."""
+        return [_as_detections(self.model.predict(image), score_thr) for image in batch]
+
+
+def _class_names(classes: Any) -> tuple[str, ...]:
+    if isinstance(classes, Mapping):  # e.g. {0: "car", 1: "truck"}
+        return tuple(str(classes.get(k, k)) for k in range(max(classes, default=-1) + 1))
+    return tuple(str(c) for c in classes) if classes is not None else ()
+
+
+def _as_detections(prediction: Any, score_thr: float) -> Detections:
+    boxes, scores, labels = prediction
+    b = torch.as_tensor(np.asarray(boxes, dtype=np.float64))
+    if b.numel() == 0:
+        b = b.reshape(0, 4)
+    if b.dim() != 2 or b.shape[1] not in (4, 5):
+        raise ValueError(f"predict() returned boxes of shape {tuple(b.shape)}; need (N, 4|5)")
+    kept = torch.as_tensor(np.asarray(scores, dtype=np.float64)).reshape(-1) >= score_thr
+    typed: HBoxes | RBoxes = HBoxes(b) if b.shape[1] == 4 else RBoxes(b)
+    dets = Detections(typed, torch.as_tensor(np.asarray(scores)), torch.as_tensor(labels))
+    return dets[kept]
+
+
+def load_runner(model: Any, device: str = "auto") -> ModelRunner:
+    """Wrap ``model`` (see the module docstring); ``device`` applies to paths and names.
+
+    Raises:
+        RsdetError: unknown model name or unreadable checkpoint, or no CUDA for ``cuda``.
+        TypeError: ``model`` is none of the accepted kinds.
+    """
+    if isinstance(model, (str, Path)):
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"--device {device}: no CUDA device is available")
+        path = resolve_model_path(model)
+        stat = path.stat()
+        identity = {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+        return DetectorRunner(load_model(path, device=device), identity)
+    if isinstance(model, Detector):
+        return DetectorRunner(model, f"Detector:{model.spec.arch}")
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError("model must be a path, a packaged model name, or have .predict(image)")
+    return PredictRunner(model)

@@ -1,0 +1,450 @@
+"""Detect objects in whole scenes and deliver them as georeferenced polygons.
+
+Data path for one scene (each arrow is one function or module)::
+
+    read_scene_info -> _plan_tiles (GSD resampling, tile grid, nodata skip)
+      -> Prefetcher (reader thread: read window, scale pixels, stack a batch)
+      -> model, one batch at a time -> shift to scene pixels + edge flags -> journal
+      -> merge_detections (across tiles) -> detections_frame (polygons in the CRS)
+
+Scenes of a run go into one layer (:func:`detect_to_file`), or one scene into a
+GeoDataFrame (:func:`detect_scene`). A model is an rsdet :class:`Detector` or any object
+with ``predict(image (H, W, C)) -> (boxes, scores, labels)``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import torch
+from rich.progress import Progress, TextColumn
+from rsdet.pipelines.detect_models import ModelRunner, load_runner
+from rsdet.pipelines.progress import make_progress
+
+from rsdet.errors import InputError
+from rsdet.io.journal import Journal, JournalRecord, journal_path
+from rsdet.io.prefetch import Prefetcher
+from rsdet.io.raster import (
+    SceneInfo,
+    SceneWarning,
+    check_bands,
+    open_dataset,
+    read_scene_info,
+    read_window,
+    scan_validity,
+)
+from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
+from rsdet.merge import MergeConfig, edge_fragments, merge_detections, shift_to_scene
+from rsdet.structures import Detections
+from rsdet.tiling import Window, tile_grid
+
+__all__ = ["DetectOptions", "RunSummary", "SceneSummary", "detect_scene", "detect_to_file"]
+
+# Resample to the model's GSD only when the scene's differs by more than this fraction.
+GSD_TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Settings of a run; ``None`` means the model's own value (its ModelSpec).
+
+    Attributes:
+        tile_size: tile edge in pixels at the model's GSD.
+        overlap: tile overlap in pixels at the model's GSD (at least the largest object).
+        score_thr: drop detections below this score.
+        iou_thr: NMS threshold, within a tile and across tiles.
+        batch_size: tiles per model call.
+        bands: 1-based scene bands fed to the model, in model-channel order.
+        resample: resample windows to the model's GSD when the scene's differs by > 10 %.
+        require_crs: a scene without a CRS is an error instead of a warning.
+        prefetch: batches read ahead of the model (memory: about ``prefetch + 2`` batches).
+        merge: cross-tile merge settings; its ``iou_thr`` is replaced by the run's.
+    """
+
+    tile_size: int | None = None
+    overlap: int | None = None
+    score_thr: float | None = None
+    iou_thr: float | None = None
+    batch_size: int = 4
+    bands: tuple[int, ...] | None = None
+    resample: bool = True
+    require_crs: bool = False
+    prefetch: int = 2
+    merge: MergeConfig = field(default_factory=MergeConfig)
+
+
+@dataclass
+class SceneSummary:
+    """What happened to one scene (tiles counted at the scene's own grid)."""
+
+    path: str
+    tiles: int = 0
+    skipped: int = 0
+    detections: int = 0
+    objects: int = 0
+    gsd_m: float | None = None
+    resampled: bool = False
+
+
+@dataclass
+class RunSummary:
+    """What a run produced (``rsdet detect --json`` prints this)."""
+
+    output: str | None
+    objects: int
+    seconds: float
+    scenes: list[SceneSummary]
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return asdict(self)
+
+
+# --- one scene ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _TilePlan:
+    windows: list[Window]  # every tile of the grid, scene pixels
+    valid: list[int]  # indices of the tiles that hold data
+    out_hw: tuple[int, int]  # (height, width) of the image the model sees per tile
+    scale: tuple[float, float]  # (sx, sy) scene pixels per model pixel
+
+
+def _tiling(runner: ModelRunner, opts: DetectOptions) -> tuple[int, int]:
+    """``(tile_size, overlap)`` of a run, checked (before any work starts)."""
+    tile = opts.tile_size or runner.tile_size
+    overlap = runner.overlap if opts.overlap is None else opts.overlap
+    if tile < 1 or opts.batch_size < 1:
+        raise InputError(f"tile size ({tile}) and batch size ({opts.batch_size}) must be >= 1")
+    if not 0 <= overlap < tile:
+        origin = " (the model's default; pass --overlap)" if opts.overlap is None else ""
+        raise InputError(
+            f"overlap {overlap} px{origin} must be smaller than the tile size {tile} px"
+        )
+    return tile, overlap
+
+
+def _plan_tiles(ds: Any, scene: SceneInfo, runner: ModelRunner, opts: DetectOptions) -> _TilePlan:
+    tile, overlap = _tiling(runner, opts)
+    fy, fx = _resample_factors(scene, runner.gsd_m, opts.resample)
+    size_hw = (max(1, round(tile / fy)), max(1, round(tile / fx)))
+    over_hw = (min(round(overlap / fy), size_hw[0] - 1), min(round(overlap / fx), size_hw[1] - 1))
+    windows = tile_grid(scene.height, scene.width, size_hw, over_hw)
+    h, w = windows[0].height, windows[0].width
+    out_hw = (max(1, round(h * fy)), max(1, round(w * fx)))
+    validity = scan_validity(ds, scene, cell_px=max(1, min(size_hw) // 8))
+    valid = [i for i, win in enumerate(windows) if validity is None or validity.any_valid(win)]
+    return _TilePlan(windows, valid, out_hw, (w / out_hw[1], h / out_hw[0]))
+
+
+def _resample_factors(
+    scene: SceneInfo, model_gsd: float | None, enabled: bool
+) -> tuple[float, float]:
+    """``(fy, fx)``: model pixels per scene pixel, or ``(1, 1)`` to keep the scene's grid."""
+    if model_gsd is None or not enabled:
+        return 1.0, 1.0
+    if scene.pixel_size_m is None:
+        warnings.warn(
+            f"{scene.path}: no CRS, so its GSD is unknown; "
+            f"using it as is (the model expects {model_gsd:g} m)",
+            SceneWarning,
+            stacklevel=3,
+        )
+        return 1.0, 1.0
+    gx, gy = scene.pixel_size_m
+    if max(abs(gx / model_gsd - 1), abs(gy / model_gsd - 1)) <= GSD_TOLERANCE:
+        return 1.0, 1.0
+    return gy / model_gsd, gx / model_gsd
+
+
+def _scene_detections(
+    index: int,
+    scene: SceneInfo,
+    runner: ModelRunner,
+    opts: DetectOptions,
+    journal: Journal,
+    progress: Progress,
+) -> tuple[Detections, np.ndarray, SceneSummary]:
+    """Run the model over a scene's valid tiles; return all its detections, unmerged."""
+    bands = opts.bands or runner.default_bands(scene.count)
+    check_bands(scene, bands)
+    with open_dataset(scene.path) as ds:
+        plan = _plan_tiles(ds, scene, runner, opts)
+        prepare = runner.prepare(ds, scene, bands)
+    summary = SceneSummary(scene.path, len(plan.windows), len(plan.windows) - len(plan.valid))
+    summary.resampled = plan.scale != (1.0, 1.0)
+    summary.gsd_m = scene.pixel_size_m[0] if scene.pixel_size_m else None
+    # Batches are fixed slices of the valid tiles, so a resumed run batches like the first.
+    size = opts.batch_size
+    batches = [plan.valid[i : i + size] for i in range(0, len(plan.valid), size)]
+    todo = [b for b in range(len(batches)) if not journal.done(index, b)]
+    found = sum(len(r.scores) for r in journal.scene_records(index))
+    done_before = len(plan.valid) - sum(len(batches[b]) for b in todo)
+    task = progress.add_task(
+        Path(scene.path).name,
+        total=len(plan.valid),
+        completed=done_before,
+        skipped=summary.skipped,
+        objects=found,
+        rate="-",
+    )
+    reader = _batch_reader(scene, bands, plan, batches, prepare, runner)
+    started, tiles_done, score_thr = time.perf_counter(), 0, _score_thr(runner, opts)
+    with Prefetcher(reader, todo, opts.prefetch) as stream:
+        for b, batch in zip(todo, stream, strict=True):
+            record = _record(index, b, batches[b], runner.run(batch, score_thr), plan, scene, opts)
+            journal.append(record)
+            found += len(record.scores)
+            tiles_done += len(batches[b])
+            rate = tiles_done / (time.perf_counter() - started)
+            progress.update(task, advance=len(batches[b]), objects=found, rate=f"{rate:.1f}")
+    dets, fragment = journal.scene_detections(index, runner.oriented)
+    summary.detections = len(dets)
+    return dets, fragment, summary
+
+
+def _batch_reader(
+    scene: SceneInfo,
+    bands: tuple[int, ...],
+    plan: _TilePlan,
+    batches: list[list[int]],
+    prepare: Callable[[np.ndarray, np.ndarray | None], Any],
+    runner: ModelRunner,
+) -> Callable[[], Any]:
+    """The reader thread's worker: its own dataset handle, one model-ready batch per call."""
+
+    @contextmanager
+    def open_worker() -> Iterator[Callable[[int], Any]]:
+        with open_dataset(scene.path) as ds:
+
+            def read_batch(b: int) -> Any:
+                images = []
+                for t in batches[b]:
+                    raw, valid = read_window(
+                        ds, plan.windows[t], bands, plan.out_hw, scene.has_mask
+                    )
+                    images.append(prepare(raw, valid))
+                return runner.collate(images)
+
+            yield read_batch
+
+    return open_worker
+
+
+def _score_thr(runner: ModelRunner, opts: DetectOptions) -> float:
+    return runner.score_thr if opts.score_thr is None else opts.score_thr
+
+
+def _record(
+    index: int,
+    batch: int,
+    tiles: list[int],
+    dets_per_tile: list[Detections],
+    plan: _TilePlan,
+    scene: SceneInfo,
+    opts: DetectOptions,
+) -> JournalRecord:
+    """Flag edge fragments (in tile pixels), then shift to scene pixels, for one batch."""
+    record = JournalRecord(index, batch)
+    margin = opts.merge.edge_margin_px
+    scene_hw = (scene.height, scene.width)
+    for t, dets in zip(tiles, dets_per_tile, strict=True):
+        window = plan.windows[t]
+        frag = edge_fragments(dets.boxes, plan.out_hw, window, scene_hw, margin)
+        record.add(t, shift_to_scene(dets, window, plan.scale), frag)
+    return record
+
+
+def _scene_frame(
+    index: int,
+    scene: SceneInfo,
+    name: str,
+    runner: ModelRunner,
+    opts: DetectOptions,
+    journal: Journal,
+    progress: Progress,
+) -> tuple[gpd.GeoDataFrame, SceneSummary]:
+    """Detect, merge across tiles and georeference one scene."""
+    dets, fragment, summary = _scene_detections(index, scene, runner, opts, journal, progress)
+    iou_thr = runner.iou_thr if opts.iou_thr is None else opts.iou_thr
+    keep = merge_detections(dets, fragment, replace(opts.merge, iou_thr=iou_thr))
+    kept = dets[torch.from_numpy(keep)]
+    summary.objects = len(kept)
+    return detections_frame(kept, scene, runner.classes, name), summary
+
+
+def _open_scenes(paths: Sequence[str | os.PathLike[str]], require_crs: bool) -> list[SceneInfo]:
+    """Check every scene before the first tile runs (a bad third scene fails fast)."""
+    scenes = [read_scene_info(os.fspath(p)) for p in paths]
+    for scene in scenes:
+        if scene.crs is not None:
+            continue
+        if require_crs:
+            raise InputError(f"{scene.path}: has no CRS (--require-crs is set)")
+        warnings.warn(
+            f"{scene.path}: has no CRS; writing coordinates in its own frame "
+            "(pixels as x = column, y = -row when it has no geotransform)",
+            SceneWarning,
+            stacklevel=3,
+        )
+    return scenes
+
+
+def _scene_names(scenes: Sequence[SceneInfo]) -> list[str]:
+    """File names, or the full paths when two scenes share a file name."""
+    names = [Path(s.path).name for s in scenes]
+    return names if len(set(names)) == len(names) else [s.path for s in scenes]
+
+
+def _progress(quiet: bool) -> Progress:
+    progress: Progress = make_progress(
+        quiet,
+        TextColumn("{task.fields[skipped]} skipped"),
+        TextColumn("{task.fields[objects]} found"),
+        TextColumn("{task.fields[rate]} tiles/s"),
+    )
+    return progress
+
+
+def _fingerprint(
+    scenes: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions
+) -> dict[str, Any]:
+    """What must not change between an interrupted run and its ``--resume``."""
+    files = []
+    for scene in scenes:
+        entry: dict[str, Any] = {"path": scene.path}
+        if os.path.exists(scene.path):
+            stat = os.stat(scene.path)
+            entry.update(size=stat.st_size, mtime=stat.st_mtime_ns)
+        files.append(entry)
+    settings = asdict(opts)
+    settings.pop("prefetch")
+    settings["merge"] = {k: str(v) for k, v in asdict(opts.merge).items()}
+    return {"scenes": files, "model": runner.identity, "options": settings}
+
+
+def detect_to_file(
+    scenes: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    model: Any = "default",
+    options: DetectOptions | None = None,
+    *,
+    device: str = "auto",
+    keep_crs: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> RunSummary:
+    """Detect objects in one or more scenes and write them to one vector layer.
+
+    Args:
+        scenes: GDAL paths of the scenes (local files, VRTs, ``/vsicurl/`` COGs).
+        out: output file; the extension picks the format (see :mod:`rsdet.io.vector`).
+        model: checkpoint path, packaged model name, :class:`Detector`, or an object with
+            ``predict(image)``.
+        options: tiling, thresholds and reading settings.
+        device: ``auto``, ``cpu`` or ``cuda`` (only when ``model`` is a path or name).
+        keep_crs: GeoJSON only: keep the scene CRS instead of WGS 84.
+        resume: continue the interrupted run recorded in ``<out>.rsdet-journal``.
+        overwrite: replace existing outputs (and discard an old journal).
+        quiet: no progress bar.
+
+    Returns:
+        A :class:`RunSummary`.
+
+    Raises:
+        RsdetError: unreadable scene, unknown model, existing output, bad option.
+    """
+    opts = options or DetectOptions()
+    started = time.perf_counter()
+    out_path = Path(out)
+    if not overwrite:
+        ensure_absent(out_path)
+    infos = _open_scenes(scenes, opts.require_crs)
+    runner = load_runner(model, device)
+    _tiling(runner, opts)
+    journal = Journal.open(
+        journal_path(out_path), _fingerprint(infos, runner, opts), resume, overwrite
+    )
+    frames, summaries = _run_scenes(infos, runner, opts, journal, quiet)
+    files = write_layer(combine_frames(frames), out_path, runner.classes, keep_crs, overwrite)
+    journal.remove()
+    total = sum(s.objects for s in summaries)
+    seconds = time.perf_counter() - started
+    return RunSummary(str(out_path), total, seconds, summaries, [str(f) for f in files])
+
+
+def _run_scenes(
+    infos: Sequence[SceneInfo],
+    runner: ModelRunner,
+    opts: DetectOptions,
+    journal: Journal,
+    quiet: bool,
+) -> tuple[list[gpd.GeoDataFrame], list[SceneSummary]]:
+    frames, summaries = [], []
+    score_thr = _score_thr(runner, opts)
+    iou_thr = runner.iou_thr if opts.iou_thr is None else opts.iou_thr
+    with runner.thresholds(score_thr, iou_thr), _progress(quiet) as progress:
+        for i, (info, name) in enumerate(zip(infos, _scene_names(infos), strict=True)):
+            frame, summary = _scene_frame(i, info, name, runner, opts, journal, progress)
+            frames.append(frame)
+            summaries.append(summary)
+    return frames, summaries
+
+
+def detect_scene(
+    path: str | os.PathLike[str],
+    model: Any = "default",
+    *,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    score_thr: float | None = None,
+    iou_thr: float | None = None,
+    batch_size: int = 4,
+    bands: Sequence[int] | None = None,
+    resample: bool = True,
+    require_crs: bool = False,
+    device: str = "auto",
+    quiet: bool = True,
+) -> gpd.GeoDataFrame:
+    """Detect objects in one scene and return them as a GeoDataFrame (nothing is written).
+
+    Args:
+        path: GDAL path of the scene.
+        model: checkpoint path, packaged model name, :class:`Detector`, or any object with
+            ``predict(image (H, W, C)) -> (boxes, scores, labels)`` (numpy; boxes (N, 4)
+            ``x1 y1 x2 y2`` or (N, 5) rsdet oriented boxes, in the image's pixels). Such an
+            object gets raw pixel values of the selected bands (default: bands 1-3) and may
+            expose ``classes`` (a list, or a dict from label to name).
+        tile_size, overlap, score_thr, iou_thr, batch_size, bands, resample, require_crs:
+            see :class:`DetectOptions` (None: the model's own value).
+        device: ``auto``, ``cpu`` or ``cuda`` (only when ``model`` is a path or name).
+        quiet: no progress bar.
+
+    Returns:
+        One polygon per object in the scene CRS, with the columns described in
+        :func:`rsdet.io.vector.detections_frame`.
+    """
+    opts = DetectOptions(
+        tile_size=tile_size,
+        overlap=overlap,
+        score_thr=score_thr,
+        iou_thr=iou_thr,
+        batch_size=batch_size,
+        bands=tuple(bands) if bands is not None else None,
+        resample=resample,
+        require_crs=require_crs,
+    )
+    infos = _open_scenes([path], require_crs)
+    runner = load_runner(model, device)
+    frames, _ = _run_scenes(infos, runner, opts, Journal(), quiet)
+    return frames[0]
