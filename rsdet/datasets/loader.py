@@ -17,6 +17,13 @@ from rsdet.datasets.dior import read_dior
 from rsdet.datasets.dota import read_dota
 from rsdet.datasets.errors import DatasetError, SpecError
 from rsdet.datasets.geo import GeoOptions, read_geo
+from rsdet.datasets.geo_tiles import GeoTileWriter
+from rsdet.datasets.patch_writers import (
+    CocoPatchWriter,
+    DotaPatchWriter,
+    PatchWriter,
+    VocPatchWriter,
+)
 from rsdet.datasets.spec import DatasetSpec, parse_spec
 from rsdet.datasets.voc import read_voc
 
@@ -27,10 +34,18 @@ Options = dict[str, str]
 
 @dataclass(frozen=True)
 class DatasetFormat:
-    """A format: its reader ``read(path, options)`` and the option keys it accepts."""
+    """One row of the format table.
+
+    Attributes:
+        read: ``read(path, options) -> Dataset``.
+        options: the ``?key=value`` keys it accepts.
+        writer: builds the :class:`PatchWriter` that ``rsdet split`` uses for its patches.
+        summary: one line for help texts.
+    """
 
     read: Callable[[Path, Options], Dataset]
     options: tuple[str, ...]
+    writer: Callable[[Path, Dataset], PatchWriter]
     summary: str
 
 
@@ -57,23 +72,35 @@ def _geo(path: Path, options: Options) -> Dataset:
     )
 
 
+_GEO_OPTIONS = ("labels", "scene_field", "class_field", "layer")
+
 FORMATS: dict[str, DatasetFormat] = {
     "dota": DatasetFormat(
-        lambda p, o: read_dota(p, "1.0"), (), "DOTA v1.0, ROOT/images + ROOT/labelTxt"
+        lambda p, o: read_dota(p, "1.0"), (), DotaPatchWriter, "DOTA v1.0: images/ + labelTxt/"
     ),
-    "dota1.5": DatasetFormat(lambda p, o: read_dota(p, "1.5"), (), "DOTA v1.5 (16 classes)"),
-    "dota2": DatasetFormat(lambda p, o: read_dota(p, "2.0"), (), "DOTA v2.0 (18 classes)"),
-    "aitod": DatasetFormat(_aitod, ("images",), "AI-TOD v1/v2 COCO json"),
+    "dota1.5": DatasetFormat(
+        lambda p, o: read_dota(p, "1.5"), (), DotaPatchWriter, "DOTA v1.5 (16 classes)"
+    ),
+    "dota2": DatasetFormat(
+        lambda p, o: read_dota(p, "2.0"), (), DotaPatchWriter, "DOTA v2.0 (18 classes)"
+    ),
+    "aitod": DatasetFormat(_aitod, ("images",), CocoPatchWriter, "AI-TOD v1/v2 COCO json"),
     "dior": DatasetFormat(
-        lambda p, o: read_dior(p, False, o.get("split")), ("split",), "DIOR, horizontal boxes"
+        lambda p, o: read_dior(p, False, o.get("split")),
+        ("split",),
+        VocPatchWriter,
+        "DIOR, horizontal boxes",
     ),
     "dior-r": DatasetFormat(
-        lambda p, o: read_dior(p, True, o.get("split")), ("split",), "DIOR-R, oriented boxes"
+        lambda p, o: read_dior(p, True, o.get("split")),
+        ("split",),
+        VocPatchWriter,
+        "DIOR-R, oriented boxes",
     ),
-    "voc": DatasetFormat(lambda p, o: read_voc(p, o.get("split")), ("split",), "Pascal VOC xml"),
-    "geo": DatasetFormat(
-        _geo, ("labels", "scene_field", "class_field", "layer"), "GeoTIFF scenes + vector labels"
+    "voc": DatasetFormat(
+        lambda p, o: read_voc(p, o.get("split")), ("split",), VocPatchWriter, "Pascal VOC xml"
     ),
+    "geo": DatasetFormat(_geo, _GEO_OPTIONS, GeoTileWriter, "GeoTIFF scenes + vector labels"),
 }
 
 

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rsdet.datasets.clip import WindowClipper
+from rsdet.datasets.sample import TRUNCATED, Sample
+from rsdet.datasets.windows import Window
 from rsdet.structures import Detections, HBoxes, RBoxes
 
-__all__ = ["PatchOrigin", "format_rate", "parse_patch_name", "patch_name"]
+__all__ = ["PatchOrigin", "cut_patch", "format_rate", "parse_patch_name", "patch_name"]
 
 _NAME = re.compile(r"^(?P<id>.+?)__(?P<rate>\d+(?:\.\d+)?)__(?P<left>\d+)___(?P<top>\d+)$")
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".txt", ".xml", ".bmp")
@@ -92,3 +95,36 @@ def parse_patch_name(name: str) -> PatchOrigin:
     if match is None or float(match["rate"]) <= 0:
         raise ValueError(f"{name!r} is not a patch name of the form ID__RATE__LEFT___TOP")
     return PatchOrigin(match["id"], float(match["rate"]), int(match["left"]), int(match["top"]))
+
+
+def cut_patch(
+    sample: Sample, clipper: WindowClipper, window: Window, rate: float, iof_thr: float
+) -> Sample:
+    """The objects of one patch, in patch pixels (no pixels are read).
+
+    Args:
+        sample: the source sample.
+        clipper: built on ``sample.polygons * rate`` (the resized image's frame).
+        window: the patch window in the resized image.
+        rate: resize factor of the source.
+        iof_thr: objects with less than this fraction of their area inside the window get
+            difficulty TRUNCATED (2); the others keep theirs.
+
+    Returns:
+        A sample named after the patch, ``window.height x window.width`` pixels, whose
+        ``meta`` holds ``source`` (the source sample), ``rate``, ``left`` and ``top``.
+    """
+    right, bottom = window.left + window.width, window.top + window.height
+    clipped = clipper.clip(window.left, window.top, right, bottom)
+    difficulty = sample.difficulty[clipped.index].copy()
+    difficulty[clipped.inside < iof_thr] = TRUNCATED
+    return Sample(
+        image_id=patch_name(sample.image_id, rate, window.left, window.top),
+        height=window.height,
+        width=window.width,
+        polygons=clipped.polygons - np.array([window.left, window.top], np.float64),
+        labels=sample.labels[clipped.index],
+        difficulty=difficulty,
+        crowd=sample.crowd[clipped.index],
+        meta={"source": sample, "rate": rate, "left": window.left, "top": window.top},
+    )
