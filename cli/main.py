@@ -27,6 +27,8 @@ def _root() -> None:
 #   from rsdet.cli import detect as _detect
 #   app.command("detect")(_detect.detect)
 # --- commands ---
+from rsdet.cli import detect as _detect
+app.command("detect")(_detect.detect)
 from rsdet.cli import split as _split
 app.command("split")(_split.split)
 

@@ -285,6 +285,8 @@ def _scene_frame(
 def _open_scenes(paths: Sequence[str | os.PathLike[str]], require_crs: bool) -> list[SceneInfo]:
     """Check every scene before the first tile runs (a bad third scene fails fast)."""
     scenes = [read_scene_info(os.fspath(p)) for p in paths]
+    if len({s.crs is None for s in scenes}) > 1:
+        raise InputError("cannot write scenes with and without a CRS into one layer")
     for scene in scenes:
         if scene.crs is not None:
             continue
@@ -309,7 +311,7 @@ def _progress(quiet: bool) -> Progress:
     progress: Progress = make_progress(
         quiet,
         TextColumn("{task.fields[skipped]} skipped"),
-        TextColumn("{task.fields[objects]} found"),
+        TextColumn("{task.fields[objects]} detections"),
         TextColumn("{task.fields[rate]} tiles/s"),
     )
     return progress

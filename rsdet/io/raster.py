@@ -18,7 +18,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window as RioWindow
 
 from rsdet.errors import InputError
@@ -86,7 +86,10 @@ def open_dataset(path: str) -> Any:
     if "://" not in path and not path.startswith("/vsi") and not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     try:
-        return rasterio.open(path)
+        with warnings.catch_warnings():
+            # read_scene_info says this once per scene, in words that name the fix.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
     except RasterioError as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{path}: not a readable raster ({reason})") from err

@@ -1,0 +1,182 @@
+"""``rsdet detect``: find objects in scenes and write them as one georeferenced layer."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+from rsdet.cli._common import err_console, print_json, user_errors
+
+from rsdet.errors import InputError
+
+
+class Device(StrEnum):
+    """Where the model runs."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def detect(
+    scenes: Annotated[
+        list[str],
+        typer.Argument(
+            help="Scenes to search: GeoTIFF, VRT or any GDAL path (e.g. /vsicurl/https://...).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output layer; the extension picks the format: .gpkg, .geojson (WGS 84), "
+            ".shp or .parquet. A QGIS style <name>.qml is written beside it.",
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Checkpoint file or packaged model name.")
+    ] = "default",
+    tile_size: Annotated[
+        int | None,
+        typer.Option(
+            "--tile-size",
+            min=1,
+            help="Tile edge in pixels at the model's GSD (default: the model's).",
+        ),
+    ] = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            "--overlap",
+            min=0,
+            help="Tile overlap in pixels; at least the largest object (default: the model's).",
+        ),
+    ] = None,
+    score_thr: Annotated[
+        float | None,
+        typer.Option("--score-thr", min=0.0, max=1.0, help="Minimum score (default: the model's)."),
+    ] = None,
+    iou_thr: Annotated[
+        float | None,
+        typer.Option(
+            "--iou-thr",
+            min=0.0,
+            max=1.0,
+            help="Overlap (IoU) above which two boxes are one object (default: the model's).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Tiles per model call.")
+    ] = 4,
+    device: Annotated[Device, typer.Option("--device", help="Where the model runs.")] = (
+        Device.auto
+    ),
+    bands: Annotated[
+        str | None,
+        typer.Option(
+            "--bands", help="Scene bands fed to the model, e.g. 4,3,2 (default: the model's)."
+        ),
+    ] = None,
+    no_resample: Annotated[
+        bool,
+        typer.Option(
+            "--no-resample", help="Keep the scene's pixel size even if the model's differs."
+        ),
+    ] = False,
+    keep_crs: Annotated[
+        bool,
+        typer.Option("--keep-crs", help="GeoJSON: keep the scene CRS instead of WGS 84."),
+    ] = False,
+    require_crs: Annotated[
+        bool, typer.Option("--require-crs", help="Fail on a scene without a CRS.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run with the same output.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing outputs.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
+    ] = False,
+) -> None:
+    """Detect objects in SCENES and write one polygon per object, in the scene CRS."""
+    with user_errors():
+        from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
+
+        options = DetectOptions(
+            tile_size=tile_size,
+            overlap=overlap,
+            score_thr=score_thr,
+            iou_thr=iou_thr,
+            batch_size=batch_size,
+            bands=_parse_bands(bands),
+            resample=not no_resample,
+            require_crs=require_crs,
+        )
+        with _warnings_on_stderr():
+            summary = detect_to_file(
+                scenes,
+                out,
+                model,
+                options,
+                device=device.value,
+                keep_crs=keep_crs,
+                resume=resume,
+                overwrite=overwrite,
+                quiet=quiet or as_json,
+            )
+        if as_json:
+            print_json(json.dumps(summary.to_dict(), indent=2))
+        elif not quiet:
+            _print_summary(summary)
+
+
+def _parse_bands(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        bands = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--bands: expected band numbers like 1,2,3, got {text!r}") from None
+    if not bands or min(bands) < 1:
+        raise InputError(f"--bands: band numbers start at 1, got {text!r}")
+    return bands
+
+
+@contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """Show warnings as one yellow line each, as they happen (not Python's two-line form)."""
+
+    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        err_console.print(Text.assemble(("Warning: ", "yellow"), str(message)), soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
+def _print_summary(summary: Any) -> None:
+    for scene in summary.scenes:
+        skipped = f" ({scene.skipped} empty, skipped)" if scene.skipped else ""
+        err_console.print(
+            f"{scene.path}: {scene.tiles} tiles{skipped}, {scene.detections} detections "
+            f"-> {scene.objects} objects",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    files = ", ".join(summary.files)
+    line = f"{summary.objects} objects written to {files} in {summary.seconds:.1f} s"
+    err_console.print(Text(line, style="bold"), soft_wrap=True)
