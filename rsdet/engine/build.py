@@ -1,0 +1,65 @@
+"""The network and its :class:`~rsdet.models.spec.ModelSpec`, built from a recipe.
+
+Every architecture's config has ``num_classes`` and ``in_channels``; the engine fills them
+in from the data's class list and the input bands, so a recipe never repeats them (and a
+recipe that states them differently is an error rather than a silent mismatch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from rsdet.config import ConfigError
+from rsdet.engine.recipe import ModelRecipe
+from rsdet.models.spec import ModelSpec
+
+__all__ = ["arch_config", "build_training_network", "model_spec"]
+
+
+def arch_config(model: ModelRecipe, classes: tuple[str, ...]) -> dict[str, Any]:
+    """The architecture config dict with ``num_classes`` and ``in_channels`` filled in."""
+    config = dict(model.config)
+    for key, value in (("num_classes", len(classes)), ("in_channels", model.input.num_channels)):
+        if key in config and config[key] != value:
+            raise ConfigError(
+                f"model.config.{key}: {config[key]!r}, but the data and input bands give {value}"
+            )
+        config[key] = value
+    return config
+
+
+def build_training_network(
+    model: ModelRecipe, classes: tuple[str, ...]
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the (untrained) network; returns it and the config dict it was built from.
+
+    Raises:
+        ConfigError: unknown architecture, or a config key the architecture rejects.
+    """
+    from rsdet.models.zoo import build_network
+
+    config = arch_config(model, classes)
+    try:
+        return build_network(model.arch, config), config
+    except ConfigError as err:
+        raise ConfigError(f"model.config: {err}") from None
+    except TypeError as err:  # a builder that takes keyword arguments
+        raise ConfigError(f"model.config: {err}") from None
+
+
+def model_spec(model: ModelRecipe, classes: tuple[str, ...]) -> ModelSpec:
+    """The metadata stored in the checkpoint."""
+    return ModelSpec(
+        arch=model.arch,
+        classes=classes,
+        box_type=model.box_type,
+        input=model.input,
+        tile_size=model.tile_size,
+        overlap=model.overlap,
+        score_thr=model.score_thr,
+        iou_thr=model.iou_thr,
+        max_det=model.max_det,
+        description=model.description,
+    )

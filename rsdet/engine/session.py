@@ -1,0 +1,182 @@
+"""Everything the training loop works with, built (or restored) before it starts.
+
+:func:`open_session` loads the data, builds the network, EMA, optimiser, scaler and loader,
+restores ``last.pt`` when resuming and wraps the network for DDP; :meth:`Session.save`
+writes a checkpoint. The loop itself is in :mod:`rsdet.engine.train`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from rsdet.config import ConfigError, to_dict
+from rsdet.engine.build import build_training_network, model_spec
+from rsdet.engine.data import TrainData, load_data
+from rsdet.engine.dataset import TileDataset, WindowSampler, collate
+from rsdet.engine.distributed import Distributed, setup_distributed
+from rsdet.engine.ema import ModelEMA
+from rsdet.engine.logbook import Logbook
+from rsdet.engine.optim import build_optimizer
+from rsdet.engine.recipe import TrainRecipe
+from rsdet.engine.report import Reporter
+from rsdet.engine.state import get_rng_state, save_checkpoint, seed_everything, set_rng_state
+from rsdet.errors import RsdetError
+from rsdet.models.checkpoint import read_checkpoint
+from rsdet.models.detector import resolve_device
+from rsdet.models.spec import ModelSpec
+
+__all__ = ["Position", "ResumeError", "Session", "open_session"]
+
+
+class ResumeError(RsdetError):
+    """A run folder cannot be resumed."""
+
+
+@dataclass
+class Position:
+    """How far training has come."""
+
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches completed in the current epoch
+    iteration: int = 0  # batches completed in total
+    best: float | None = None  # best validation score so far
+    best_epoch: int | None = None
+
+
+@dataclass
+class Session:
+    """The objects of one training run (see :func:`open_session`)."""
+
+    recipe: TrainRecipe
+    run_dir: Path
+    ctx: Distributed
+    train_data: TrainData
+    val_data: TrainData | None
+    network: nn.Module  # the bare network (``model`` may wrap it in DDP)
+    model: nn.Module
+    config: dict[str, Any]
+    spec: ModelSpec
+    ema: ModelEMA | None
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sampler: WindowSampler
+    loader: DataLoader[Any]
+    book: Logbook | None
+    pos: Position = field(default_factory=Position)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def amp(self) -> bool:
+        """Mixed precision is on (CUDA only)."""
+        return self.recipe.amp and self.ctx.device.type == "cuda"
+
+    @property
+    def per_epoch(self) -> int:
+        """Iterations in a whole epoch (per process), however far the epoch has come."""
+        return math.ceil(self.sampler.epoch_length / self.recipe.batch_size)
+
+    @property
+    def averaged(self) -> nn.Module:
+        """The weights that are evaluated and shipped: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.network
+
+    def save(self, name: str, with_state: bool, metrics: dict[str, float | None]) -> None:
+        """Write ``run_dir / name`` on rank 0; ``with_state`` adds what resuming needs."""
+        if not self.ctx.main:
+            return
+        p = self.pos
+        self.facts.update(epochs=p.epoch, iterations=p.iteration, metrics=metrics)
+        state = None
+        if with_state:
+            state = {
+                "position": [p.epoch, p.batch, p.iteration, p.best, p.best_epoch],
+                "model": self.network.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": get_rng_state(),
+            }
+        path = self.run_dir / name
+        save_checkpoint(path, self.spec, self.config, self.averaged, self.facts, state)
+
+
+def open_session(
+    recipe: TrainRecipe, run_dir: Path, resume: bool, provenance: dict[str, Any], rep: Reporter
+) -> Session:
+    """Build everything for :func:`rsdet.engine.train.train` (restoring ``last.pt`` if asked)."""
+    ctx = setup_distributed(resolve_device(recipe.device))
+    train_data, val_data = _load(recipe, rep)
+    seed_everything(recipe.seed)  # the same initial weights on every process
+    network, config = build_training_network(recipe.model, train_data.classes)
+    network.to(ctx.device)
+    ema = ModelEMA(network, recipe.ema.decay, recipe.ema.tau) if recipe.ema.enabled else None
+    amp = recipe.amp and ctx.device.type == "cuda"
+    box_type, spec = recipe.model.box_type, model_spec(recipe.model, train_data.classes)
+    dataset = TileDataset(train_data.samples, recipe.data, spec.input, box_type, recipe.seed)
+    sampler = WindowSampler(len(dataset), ctx.rank, ctx.world)
+    s = Session(
+        recipe, run_dir, ctx, train_data, val_data, network, network, config, spec, ema,
+        build_optimizer(network, recipe.optim), torch.amp.GradScaler("cuda", enabled=amp),
+        sampler, _loader(dataset, sampler, recipe, ctx), None,
+    )  # fmt: skip
+    if resume:
+        s.pos = _restore(run_dir / "last.pt", s)
+    if ctx.world > 1:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        s.model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+    if ctx.main:
+        s.book = Logbook(run_dir, recipe.output.tensorboard, s.pos.epoch if resume else None)
+    data = {"train": train_data.spec, "val": val_data.spec if val_data else None}
+    s.facts = {**provenance, "recipe": to_dict(recipe), "data": data}
+    return s
+
+
+def _load(recipe: TrainRecipe, rep: Reporter) -> tuple[TrainData, TrainData | None]:
+    """Training and validation data; their class lists must agree."""
+    train_data = load_data(recipe.data.train, rep.note)
+    if recipe.data.val is None:
+        return train_data, None
+    val_data = load_data(recipe.data.val, rep.note)
+    if val_data.classes != train_data.classes:
+        raise ConfigError(
+            f"data.val: classes {list(val_data.classes)} differ from the training data's "
+            f"{list(train_data.classes)}"
+        )
+    return train_data, val_data
+
+
+def _loader(
+    dataset: TileDataset, sampler: WindowSampler, recipe: TrainRecipe, ctx: Distributed
+) -> DataLoader[Any]:
+    """Batches of tiles. The loader's own generator keeps it off torch's global RNG."""
+    return DataLoader(
+        dataset,
+        batch_size=recipe.batch_size,
+        sampler=sampler,
+        num_workers=recipe.workers,
+        collate_fn=collate,
+        pin_memory=ctx.device.type == "cuda",
+        generator=torch.Generator().manual_seed(recipe.seed),
+        persistent_workers=recipe.workers > 0,
+    )
+
+
+def _restore(path: Path, s: Session) -> Position:
+    """Load a ``last.pt`` written by :meth:`Session.save` into the freshly built objects."""
+    state = read_checkpoint(path).train_state
+    if state is None:
+        raise ResumeError(f"{path}: holds no training state, so the run cannot be resumed")
+    s.network.load_state_dict(state["model"])
+    if s.ema is not None and state["ema"] is not None:
+        s.ema.load_state_dict(state["ema"])
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return Position(*state["position"])
