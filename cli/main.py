@@ -27,6 +27,12 @@ def _root() -> None:
 #   from rsdet.cli import detect as _detect
 #   app.command("detect")(_detect.detect)
 # --- commands ---
+from rsdet.cli import train as _train
+
+app.command("train")(_train.train)
+from rsdet.cli import demo as _demo
+
+app.command("demo")(_demo.demo)
 from rsdet.cli import detect as _detect
 app.command("detect")(_detect.detect)
 from rsdet.cli import split as _split
