@@ -120,6 +120,31 @@ def _lookup(
         ) from None
 
 
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _fast_rows(entries: list[Any], value_key: str, maps: tuple[dict[Id, int], ...]) -> Rows | None:
+    """The arrays without per-entry messages; None if anything is off (the slow path says what)."""
+    image_index, class_index = maps
+    n = len(entries)
+    try:
+        images = np.fromiter((image_index[e["image_id"]] for e in entries), np.int64, n)
+        classes = np.fromiter((class_index[e["category_id"]] for e in entries), np.int64, n)
+        boxes = [e["bbox"] for e in entries]
+        values = [e[value_key] for e in entries]
+        crowd = [e.get("iscrowd", 0) for e in entries]
+        types = {type(v) for b in boxes for v in b} | {type(v) for v in values}
+        box_arr = np.asarray(boxes, dtype=np.float64).reshape(n, -1)
+        value_arr = np.asarray(values, dtype=np.float64)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if types - {int, float} or set(crowd) - {0, 1} or box_arr.shape != (n, 4):
+        return None
+    if not (np.isfinite(box_arr).all() and np.isfinite(value_arr).all()):
+        return None
+    return images, classes, box_arr.reshape(-1, 4), value_arr, np.asarray(crowd, dtype=bool)
+
+
 def _rows(
     path: Path,
     entries: list[Any],
@@ -127,20 +152,24 @@ def _rows(
     label: str,
     maps: tuple[dict[Id, int], dict[Id, int]],
     src: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validated (image index, class index, bbox) arrays of annotations or detections."""
+) -> Rows:
+    """Validated (image index, class index, bbox, area or score, crowd) arrays."""
+    fast = _fast_rows(entries, fields[-1], maps)
+    if fast is not None:
+        return fast
     image_index, class_index = maps
-    images, classes, boxes = [], [], []
+    images, classes = [], []
     for i, entry in enumerate(entries):
         where = f"{label}[{i}]"
         _check_entry(path, where, entry, fields)
         images.append(_lookup(path, where, entry, "image_id", image_index, src))
         classes.append(_lookup(path, where, entry, "category_id", class_index, src))
-        boxes.append(entry["bbox"])
     return (
         np.asarray(images, dtype=np.int64),
         np.asarray(classes, dtype=np.int64),
-        np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+        np.asarray([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4),
+        np.asarray([e[fields[-1]] for e in entries], dtype=np.float64),
+        np.asarray([bool(e.get("iscrowd", 0)) for e in entries], dtype=bool),
     )
 
 
@@ -177,7 +206,7 @@ def read_coco_gt(path: str | Path) -> CocoGroundTruthFile:
     image_names = [str(by_id[i].get("file_name", i)) for i in sorted(by_id)]
     cat_by_id = {c["id"]: c for c in cats}
     class_names = _unique_names([str(cat_by_id[i].get("name", i)) for i in sorted(cat_by_id)])
-    image, label, xywh = _rows(
+    image, label, xywh, area, crowd = _rows(
         path,
         anns,
         ("image_id", "category_id", "bbox", "area"),
@@ -191,8 +220,8 @@ def read_coco_gt(path: str | Path) -> CocoGroundTruthFile:
         image=image,
         label=label,
         xywh=xywh,
-        area=np.asarray([a["area"] for a in anns], dtype=np.float64),
-        crowd=np.asarray([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool),
+        area=area,
+        crowd=crowd,
     )
     return CocoGroundTruthFile(path=path, gt=gt, image_index=image_index, class_index=class_index)
 
@@ -210,7 +239,7 @@ def read_coco_results(path: str | Path, gt_file: CocoGroundTruthFile) -> CocoDet
     data = _load_json(path)
     if not isinstance(data, list):
         raise CocoFormatError(f"{path}: expected a JSON list of detections (COCO results format)")
-    image, label, xywh = _rows(
+    image, label, xywh, score, _ = _rows(
         path,
         data,
         ("image_id", "category_id", "bbox", "score"),
@@ -218,5 +247,4 @@ def read_coco_results(path: str | Path, gt_file: CocoGroundTruthFile) -> CocoDet
         (gt_file.image_index, gt_file.class_index),
         gt_file.path.name,
     )
-    score = np.asarray([d["score"] for d in data], dtype=np.float64)
     return CocoDetections(image=image, label=label, xywh=xywh, score=score)

@@ -1,0 +1,224 @@
+"""``rsdet eval``: score a prediction file or folder against ground truth, officially.
+
+Steps: resolve the ground-truth argument for the protocol, read it, read the predictions
+against it, match with the protocol's own rules, then show a table and/or write JSON.
+
+Ground-truth argument, per protocol:
+
+* ``coco`` / ``aitod``: a COCO json (``coco:`` or ``aitod:`` prefix optional).
+* ``dota`` / ``dota-hbb``: a DOTA folder; a plain path means ``dota:PATH`` (v1.0),
+  ``dota1.5:PATH`` / ``dota2:PATH`` pick the version (and with it the difficult policy).
+  A folder with only ``labelTxt/`` (no images) is read label-only.
+* ``dior`` / ``dior-r``: a DIOR root; a plain path means ``dior:PATH?split=test`` (or
+  ``dior-r:``) when ``ImageSets/Main/test.txt`` exists, else the reader's split rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+from rsdet.pipelines.progress import make_progress
+
+from rsdet.datasets import load_dataset
+from rsdet.datasets.classes import DOTA_CLASSES, ClassLookup
+from rsdet.datasets.dataset import Dataset
+from rsdet.datasets.dota import parse_dota_labels
+from rsdet.datasets.files import write_bytes_atomic
+from rsdet.datasets.sample import Sample
+from rsdet.errors import InputError, OutputExistsError
+from rsdet.evaluation import (
+    PROTOCOLS,
+    ApMode,
+    EvalResult,
+    evaluate_coco,
+    evaluate_voc,
+    read_coco_gt,
+    read_coco_results,
+    read_submission,
+    voc_protocol_for,
+)
+from rsdet.evaluation.from_samples import voc_ground_truth
+from rsdet.evaluation.protocols import coco_params, is_coco_style, normalize_dota_version
+from rsdet.evaluation.submission import Task
+
+__all__ = ["GroundTruthSpecError", "check_output", "result_table", "run_eval", "write_result"]
+
+ProgressFn = Callable[[int, int], None]
+
+_SPEC = re.compile(r"^([A-Za-z][A-Za-z0-9.\-]*):(.+)$")
+_GT_FORMATS = {
+    "coco": ("coco", "aitod"),
+    "aitod": ("coco", "aitod"),
+    "dota": ("dota", "dota1.5", "dota2"),
+    "dota-hbb": ("dota", "dota1.5", "dota2"),
+    "dior": ("dior",),
+    "dior-r": ("dior-r",),
+}
+_DOTA_VERSIONS = {"dota": "1.0", "dota1.5": "1.5", "dota2": "2.0"}
+
+
+class GroundTruthSpecError(InputError):
+    """The ground-truth argument does not fit the protocol."""
+
+
+@dataclass(frozen=True)
+class GroundTruthArg:
+    """The ``--gt`` argument resolved for a protocol: format name, path, spec suffix."""
+
+    format: str
+    path: Path
+    query: str = ""
+
+    @property
+    def spec(self) -> str:
+        """``FORMAT:PATH[?query]`` for :func:`rsdet.datasets.load_dataset`."""
+        return f"{self.format}:{self.path}" + (f"?{self.query}" if self.query else "")
+
+
+def resolve_gt(protocol: str, text: str) -> GroundTruthArg:
+    """Read ``--gt`` as ``FORMAT:PATH[?options]`` or as a plain path the protocol implies."""
+    if protocol not in _GT_FORMATS:
+        raise GroundTruthSpecError(
+            f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})"
+        )
+    match = _SPEC.match(text)
+    if match and match.group(1).lower() in {f for fs in _GT_FORMATS.values() for f in fs}:
+        fmt, rest = match.group(1).lower(), match.group(2)
+        if fmt not in _GT_FORMATS[protocol]:
+            raise GroundTruthSpecError(
+                f"--gt {text!r}: {fmt} ground truth does not fit --protocol {protocol} "
+                f"(expected {' or '.join(f + ':PATH' for f in _GT_FORMATS[protocol])})"
+            )
+        path_text, _, query = rest.partition("?")
+        return GroundTruthArg(fmt, Path(path_text), query)
+    path = Path(text)
+    fmt = _GT_FORMATS[protocol][0] if protocol != "aitod" else "aitod"
+    if fmt in ("dior", "dior-r") and (path / "ImageSets" / "Main" / "test.txt").is_file():
+        return GroundTruthArg(fmt, path, "split=test")
+    return GroundTruthArg(fmt, path)
+
+
+def _labels_only_dota(gt: GroundTruthArg) -> Dataset:
+    """A DOTA folder with ``labelTxt/`` but no ``images/``: evaluation needs no pixels."""
+    version = _DOTA_VERSIONS[gt.format]
+    classes = DOTA_CLASSES[version]
+    lookup = ClassLookup(classes)
+    files = sorted((gt.path / "labelTxt").glob("*.txt"))
+    if not files:
+        raise GroundTruthSpecError(f"{gt.path / 'labelTxt'}: no label files")
+    samples = []
+    for path in files:
+        polygons, labels, difficulty, meta = parse_dota_labels(path, lookup)
+        samples.append(Sample(path.stem, 0, 0, polygons, labels, difficulty, meta=meta))
+    return Dataset(
+        format=gt.format,
+        version=version,
+        classes=classes,
+        box_type="rbox",
+        root=gt.path,
+        samples=samples,
+        spec=gt.spec,
+    )
+
+
+def _load_voc_dataset(gt: GroundTruthArg) -> Dataset:
+    is_dota = gt.format in _DOTA_VERSIONS
+    if is_dota and not (gt.path / "images").exists() and (gt.path / "labelTxt").is_dir():
+        return _labels_only_dota(gt)
+    dataset = load_dataset(gt.spec)
+    if not dataset.labelled:
+        raise GroundTruthSpecError(f"{gt.path}: this dataset has no labels to evaluate against")
+    return dataset
+
+
+def _eval_coco(
+    protocol: str, gt: GroundTruthArg, pred: Path, on_progress: ProgressFn
+) -> EvalResult:
+    gt_file = read_coco_gt(gt.path)
+    dets = read_coco_results(pred, gt_file)
+    return evaluate_coco(gt_file.gt, dets, coco_params(protocol), on_progress)
+
+
+def _eval_voc(
+    protocol: str, gt: GroundTruthArg, pred: Path, ap_mode: ApMode | None, on_progress: ProgressFn
+) -> EvalResult:
+    dataset = _load_voc_dataset(gt)
+    version = normalize_dota_version(dataset.version) if gt.format in _DOTA_VERSIONS else ""
+    proto = voc_protocol_for(protocol, version or "1.0", ap_mode)
+    images = {s.image_id: i for i, s in enumerate(dataset.samples)}
+    task: Task = 1 if protocol in ("dota", "dior-r") else 2
+    dets = read_submission(pred, task, images, dataset.classes, gt_name=str(gt.path))
+    return evaluate_voc(
+        voc_ground_truth(dataset.samples, dataset.classes), dets, proto, on_progress
+    )
+
+
+def run_eval(
+    protocol: str, gt: str, pred: str | Path, *, ap_mode: ApMode | None = None, quiet: bool = False
+) -> EvalResult:
+    """Evaluate predictions against ground truth with an official protocol.
+
+    Args:
+        protocol: ``coco``, ``aitod``, ``dota``, ``dota-hbb``, ``dior`` or ``dior-r``.
+        gt: ground-truth argument (see the module docstring).
+        pred: COCO results json (``coco``/``aitod``) or a folder of per-class
+            ``Task1_<class>.txt`` (``dota``, ``dior-r``) / ``Task2_<class>.txt``
+            (``dota-hbb``, ``dior``) files.
+        ap_mode: ``dior`` / ``dior-r`` only: ``"11point"`` (default) or ``"area"``.
+        quiet: no progress bar.
+
+    Raises:
+        RsdetError: any problem with the inputs, as a one-line message naming the file.
+    """
+    gt_arg = resolve_gt(protocol, gt)
+    if is_coco_style(protocol) and ap_mode not in (None, "11point"):
+        raise GroundTruthSpecError(f"--ap-mode applies to dior / dior-r, not {protocol}")
+    with make_progress(quiet) as progress:
+        task = progress.add_task(f"eval {protocol}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if is_coco_style(protocol):
+            return _eval_coco(protocol, gt_arg, Path(pred), on_progress)
+        return _eval_voc(protocol, gt_arg, Path(pred), ap_mode, on_progress)
+
+
+def check_output(path: Path, overwrite: bool) -> None:
+    """Stop early if ``path`` exists and may not be replaced."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)")
+
+
+def write_result(result: EvalResult, path: Path, overwrite: bool) -> None:
+    """Write ``result.to_json()`` to ``path`` atomically (never clobbers without overwrite)."""
+    check_output(path, overwrite)
+    write_bytes_atomic(path, (result.to_json() + "\n").encode("utf-8"))
+
+
+def _pct(value: float | int | None) -> str:
+    return "-" if value is None else f"{100 * float(value):.2f}"
+
+
+def result_table(result: EvalResult) -> Group:
+    """Per-class table, then the overall metrics (values in percent)."""
+    per_class = Table(title=f"rsdet eval --protocol {result.protocol}", title_justify="left")
+    per_class.add_column("class")
+    keys = [k for k in ("AP", "AP50", "recall") if any(k in v for v in result.per_class.values())]
+    for key in keys:
+        per_class.add_column(f"{key} %", justify="right")
+    per_class.add_column("gt", justify="right")
+    per_class.add_column("det", justify="right")
+    for name, values in result.per_class.items():
+        counts = [str(values.get("num_gt", "")), str(values.get("num_det", ""))]
+        per_class.add_row(name, *(_pct(values.get(k)) for k in keys), *counts)
+    overall = Table("metric", "%")
+    overall.columns[1].justify = "right"
+    for name, value in result.metrics.items():
+        overall.add_row(name, _pct(value), style="bold" if name == result.primary else None)
+    return Group(per_class, overall)
