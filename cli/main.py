@@ -37,6 +37,9 @@ from rsdet.cli import detect as _detect
 app.command("detect")(_detect.detect)
 from rsdet.cli import split as _split
 app.command("split")(_split.split)
+from rsdet.cli import eval as _eval
+
+app.command("eval")(_eval.eval)
 
 
 def main() -> None:
