@@ -6,7 +6,8 @@ snapped to the edge, images smaller than a patch padded with zeros / nodata), an
 window is written as a patch plus its labels in the input's own format
 (:mod:`rsdet.datasets.patch_writers`). Objects cut by a window border are clipped to it
 (:mod:`rsdet.datasets.clip`) and get difficulty 2 when less than ``iof_thr`` of their area
-is inside. Every patch is written, including those without objects (as the devkit).
+is inside. Every patch is written, including those without objects (as the devkit). An
+unlabelled input (no label files, e.g. a test split) gives patch images only.
 
 Re-running is incremental. ``OUT/rsdet-split.json`` records the input spec, the
 parameters, a fingerprint (path, size, modification time) of every source image and the
@@ -247,8 +248,9 @@ class _SplitRun:
 
     def _write_patch(self, patch: Sample, reader: _LazyReader, keep_existing_image: bool) -> None:
         """Write a patch's label files, then its image (kept if allowed and present)."""
-        for output in self.writer.add(patch.image_id, patch):
-            self.write_label(output)
+        if self.writer.dataset.labelled:
+            for output in self.writer.add(patch.image_id, patch):
+                self.write_label(output)
         self.report.objects += len(patch)
         self.report.truncated += int((patch.difficulty == TRUNCATED).sum())
         source: Sample = patch.meta["source"]
@@ -394,7 +396,9 @@ def split_dataset(
             if time.monotonic() - last_save > _SAVE_EVERY_S:
                 run.save(final=False)
                 last_save = time.monotonic()
-    for output in writer.finish():
+    # Unlabelled inputs (e.g. a test split) give images only, so the patches read back
+    # as unlabelled too instead of as images with zero objects.
+    for output in writer.finish() if dataset.labelled else []:
         run.write_label(output, aggregate=True)
     run.remove_stale()
     run.save(final=True)

@@ -55,3 +55,21 @@ def test_quads_are_ordered_clockwise_from_the_top_left():
     np.testing.assert_array_equal(clockwise_from_top_left(ccw)[0], _box(0, 0, 4, 2))
     collinear = np.array([[0, 0], [2, 0], [4, 0], [4, 2], [0, 2], [0, 0]], float)
     np.testing.assert_array_equal(quads_from_rings([collinear])[0], _box(0, 0, 4, 2))
+
+
+def test_minimum_rectangles_match_rboxes_from_polygons_and_enclose_the_points():
+    import shapely
+
+    from rsdet.structures import RBoxes
+
+    rng = np.random.default_rng(0)
+    for k in (3, 5, 9, 24):
+        # Map-like offsets (1e5 px) check the precision of the centroid-relative computation.
+        pts = rng.normal(size=(50, k, 2)) * 20 + rng.uniform(-1e5, 1e5, size=(50, 1, 2))
+        quads = quads_from_rings(list(pts))
+        x, y = quads[..., 0], quads[..., 1]
+        area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
+        expect = RBoxes.from_polygons(pts.copy()).area().numpy()
+        np.testing.assert_allclose(area, expect, rtol=1e-6)
+        for p, q in zip(pts, quads, strict=True):
+            assert shapely.Polygon(q).buffer(1e-6).contains(shapely.MultiPoint(p))

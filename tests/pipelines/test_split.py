@@ -105,6 +105,15 @@ def test_rates_resize_before_cutting_and_map_back(dota, tmp_path):
     )
 
 
+def test_unlabelled_input_gives_images_only(tmp_path):
+    write_image(tmp_path / "test" / "images" / "P9.png", 40, 40)
+    out = tmp_path / "out"
+    split_dataset(f"dota:{tmp_path / 'test'}", out, PARAMS, quiet=True)
+    assert not (out / "labelTxt").exists()
+    back = load_dataset(f"dota:{out}")
+    assert not back.labelled and len(back.samples) == 4
+
+
 def test_rerun_is_a_no_op(dota, tmp_path):
     out = tmp_path / "out"
     split_dataset(f"dota:{dota}", out, PARAMS, quiet=True)
