@@ -39,6 +39,7 @@ error because it almost always means a wrong CRS. Pixels are never read.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,13 +266,33 @@ def _names(features: _Features, single: str | None) -> list[str]:
     return names
 
 
-def _scene_sample(
-    info: SceneInfo, features: _Features | None, lookup_names: list[str], lookup: ClassLookup
-) -> Sample:
-    """The objects of one scene in its pixel frame (rules in the module docstring)."""
+def _objects_px(
+    features: _Features, names: list[str], lookup: ClassLookup, info: SceneInfo
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Outer rings of every polygon part in the scene's pixels, with labels and difficulty."""
     import pyproj
     from affine import Affine
 
+    frame = features.frame.to_crs(pyproj.CRS.from_wkt(info.crs_wkt))
+    inverse = ~Affine(*info.transform)
+    rings_px: list[np.ndarray] = []
+    owner: list[int] = []  # feature row of each ring (a multipolygon gives several)
+    for k, (fid, geom) in enumerate(zip(frame.index, frame.geometry, strict=True)):
+        parts = _rings_px(geom, inverse, features.path, fid)
+        rings_px += parts
+        owner += [k] * len(parts)
+    label_of_feature = [
+        lookup.index(name, f"{features.path}: feature {fid}")
+        for fid, name in zip(frame.index, names, strict=True)
+    ]
+    labels = np.asarray(label_of_feature, np.int64)[owner]
+    return rings_px, labels, _difficulty(frame, features.path)[owner]
+
+
+def _scene_sample(
+    info: SceneInfo, features: _Features | None, names: list[str], lookup: ClassLookup
+) -> Sample:
+    """The objects of one scene in its pixel frame (rules in the module docstring)."""
     meta: dict[str, Any] = {
         "crs": info.crs_wkt,
         "transform": info.transform,
@@ -281,47 +302,29 @@ def _scene_sample(
         "labels_path": str(features.path) if features else None,
         "outside": 0,
     }
-    if features is None or len(features.frame) == 0:
-        return Sample(
-            info.path.stem,
-            info.height,
-            info.width,
-            np.zeros((0, 4, 2)),
-            np.zeros(0),
-            image_path=info.path,
-            meta=meta,
-        )
-    frame = features.frame.to_crs(pyproj.CRS.from_wkt(info.crs_wkt))
-    inverse = ~Affine(*info.transform)
-    rings, owner = [], []
-    for k, (fid, geom) in enumerate(zip(frame.index, frame.geometry, strict=True)):
-        parts = _rings_px(geom, inverse, features.path, fid)
-        rings += parts
-        owner += [k] * len(parts)
-    label_of_feature = [
-        lookup.index(name, f"{features.path}: feature {fid}")
-        for fid, name in zip(frame.index, lookup_names, strict=True)
-    ]
-    labels = np.asarray(label_of_feature, np.int64)[owner]
-    difficulty = _difficulty(frame, features.path)[owner]
-    clipped = WindowClipper(quads_from_rings(rings)).clip(0, 0, info.width, info.height)
-    if len(clipped.index) == 0:
-        raise DatasetError(
-            f"{features.path}: none of the {len(rings)} label polygons for scene {info.path.name} "
-            "overlaps it; check the CRS of both files"
-        )
-    meta["outside"] = len(rings) - len(clipped.index)
-    difficulty = difficulty[clipped.index]
-    difficulty[clipped.inside < DEFAULT_IOF_THR] = TRUNCATED
-    return Sample(
+    sample = Sample(
         info.path.stem,
         info.height,
         info.width,
-        clipped.polygons,
-        labels[clipped.index],
-        difficulty,
+        np.zeros((0, 4, 2)),
+        np.zeros(0),
         image_path=info.path,
         meta=meta,
+    )
+    if features is None or len(features.frame) == 0:
+        return sample
+    rings_px, labels, difficulty = _objects_px(features, names, lookup, info)
+    clipped = WindowClipper(quads_from_rings(rings_px)).clip(0, 0, info.width, info.height)
+    if len(clipped.index) == 0:
+        raise DatasetError(
+            f"{features.path}: none of the {len(rings_px)} label polygons for scene "
+            f"{info.path.name} overlaps it; check the CRS of both files"
+        )
+    meta["outside"] = len(rings_px) - len(clipped.index)
+    difficulty = difficulty[clipped.index]
+    difficulty[clipped.inside < DEFAULT_IOF_THR] = TRUNCATED
+    return dataclasses.replace(
+        sample, polygons=clipped.polygons, labels=labels[clipped.index], difficulty=difficulty
     )
 
 

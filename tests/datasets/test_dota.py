@@ -96,3 +96,10 @@ def test_format_round_trips_through_the_parser(tmp_path):
     back, labels, diff, header = parse_dota_labels(path, ClassLookup(DOTA_CLASSES["1.0"]))
     np.testing.assert_array_equal(back, polys)
     assert labels.tolist() == [2] and diff.tolist() == [2] and header == {}
+
+
+def test_bom_and_windows_line_endings_are_accepted(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"\xef\xbb\xbfimagesource:GF-2\r\ngsd:0.8\r\n1 1 2 1 2 2 1 2 ship 0\r\n")
+    _, labels, _, header = parse_dota_labels(path, ClassLookup(DOTA_CLASSES["1.0"]))
+    assert header == {"imagesource": "GF-2", "gsd": 0.8} and labels.tolist() == [6]

@@ -136,3 +136,18 @@ def test_points_are_rejected_with_the_feature_id(tmp_path):
         LabelError, match=r"s.gpkg: feature 2: expected a Polygon or MultiPolygon, got Point"
     ):
         load_dataset(f"geo:{tmp_path}")
+
+
+def test_files_with_several_layers_need_a_layer_option(tmp_path):
+    write_scene(tmp_path / "s.tif")
+    path = write_labels(tmp_path / "s.gpkg", [px_box(1, 1, 5, 5)], **{"class": ["a"]})
+    import geopandas as gpd
+
+    gpd.GeoDataFrame({"class": ["b"]}, geometry=[px_box(2, 2, 6, 6)], crs="EPSG:32633").to_file(
+        path, layer="other"
+    )
+    with pytest.raises(
+        DatasetError, match=r"s.gpkg: holds several layers .*choose one with \?layer=NAME"
+    ):
+        load_dataset(f"geo:{tmp_path}")
+    assert load_dataset(f"geo:{tmp_path}?layer=other").classes == ("b",)

@@ -80,3 +80,10 @@ def test_png_encoding_refuses_what_png_cannot_hold(tmp_path):
     data = encode_png(np.full((2, 2, 3), 7, np.uint16), tmp_path / "x.png")
     (tmp_path / "x.png").write_bytes(data)
     assert read_image(tmp_path / "x.png").dtype == np.uint16
+
+
+def test_rgba_png_keeps_alpha_last(tmp_path):
+    bgra = np.zeros((2, 3, 4), np.uint8)
+    bgra[..., 0], bgra[..., 3] = 10, 255  # blue, opaque
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    assert read_image(tmp_path / "a.png")[0, 0].tolist() == [0, 0, 10, 255]
