@@ -18,7 +18,7 @@ Pairs below the lowest threshold can never match and are dropped up front.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,6 +156,26 @@ class _Matcher:
         return a_idx, t_idx, det[chosen], gt[chosen]
 
 
+def _steps(
+    matcher: _Matcher,
+    p_det: np.ndarray,
+    p_gt: np.ndarray,
+    p_iou: np.ndarray,
+    det_rank: np.ndarray,
+    on_progress: ProgressFn | None,
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Run the matcher rank by rank; yields ``(a, t, det, gt)`` index arrays per step."""
+    by_rank = np.argsort(det_rank[p_det], kind="stable")
+    p_det, p_gt, p_iou = p_det[by_rank], p_gt[by_rank], p_iou[by_rank]
+    ranks = det_rank[p_det]
+    bounds = np.flatnonzero(np.diff(ranks, prepend=-1, append=-1))
+    n_steps = len(bounds) - 1
+    for step, (lo, hi) in enumerate(itertools.pairwise(bounds), start=1):
+        yield matcher.step(p_det[lo:hi], p_gt[lo:hi], p_iou[lo:hi])
+        if on_progress is not None:
+            on_progress(step, n_steps)
+
+
 def match_coco(
     gt: CocoGroundTruth,
     dets: CocoDetections,
@@ -188,28 +208,14 @@ def match_coco(
         det_xywh, gt_xywh, gt_crowd, start, end, float(thresholds.min())
     )
 
-    n_area, n_thr, n_det = len(params.area_ranges), len(thresholds), len(det_index)
-    det_gt = np.full((n_area, n_thr, n_det), -1, dtype=np.int64)
-    matcher = _Matcher(thresholds, gt_ignored, gt_crowd)
-    by_rank = np.argsort(det_rank[p_det], kind="stable")
-    p_det, p_gt, p_iou = p_det[by_rank], p_gt[by_rank], p_iou[by_rank]
-    rank_bounds = np.searchsorted(det_rank[p_det], np.arange(params.max_dets[-1] + 1))
-    n_steps = int(np.count_nonzero(np.diff(rank_bounds)))
-    done = 0
-    for lo, hi in itertools.pairwise(rank_bounds):
-        if lo == hi:
-            continue
-        a_idx, t_idx, d_idx, g_idx = matcher.step(p_det[lo:hi], p_gt[lo:hi], p_iou[lo:hi])
-        det_gt[a_idx, t_idx, d_idx] = g_idx
-        done += 1
-        if on_progress is not None:
-            on_progress(done, n_steps)
-
-    matched = det_gt >= 0
     det_area = det_xywh[:, 2] * det_xywh[:, 3]
-    ignored = np.broadcast_to(_outside(det_area, params)[:, None, :], matched.shape).copy()
-    a_idx, t_idx, d_idx = np.nonzero(matched)
-    ignored[a_idx, t_idx, d_idx] = gt_ignored[a_idx, det_gt[a_idx, t_idx, d_idx]]
+    # Unmatched detections outside a size bin are ignored in it; matches overwrite this.
+    ignored = np.repeat(_outside(det_area, params)[:, None, :], len(thresholds), axis=1)
+    matched = np.zeros_like(ignored)
+    matcher = _Matcher(thresholds, gt_ignored, gt_crowd)
+    for a_idx, t_idx, d_idx, g_idx in _steps(matcher, p_det, p_gt, p_iou, det_rank, on_progress):
+        matched[a_idx, t_idx, d_idx] = True
+        ignored[a_idx, t_idx, d_idx] = gt_ignored[a_idx, g_idx]
     return CocoMatches(
         det_index=det_index,
         det_rank=det_rank,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 
 from rsdet.evaluation.pairs import group_slices, iter_pairs, segment_starts
 from rsdet.evaluation.result import EvalResult, Number
@@ -41,6 +42,7 @@ from rsdet.evaluation.voc_iou import (
     envelope_iou,
     envelopes,
     polygon_iou,
+    polygon_iou_bound,
     quad_areas,
     to_geometries,
 )
@@ -102,35 +104,57 @@ class _ClassData:
         d = d[np.argsort(-dets.score[d], kind="stable")]
         self.gt_image, self.gt_quads, self.gt_difficult = gt.image[g], gt.quads[g], gt.difficult[g]
         self.det_image, self.det_quads = dets.image[d], dets.quads[d]
+        self.gt_env, self.det_env = envelopes(self.gt_quads), envelopes(self.det_quads)
+        self.gt_area, self.det_area = quad_areas(self.gt_quads), quad_areas(self.det_quads)
+        self._geoms: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def geometries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Shapely polygons of detections and ground truth, and whether each was valid."""
+        if self._geoms is None:
+            det, gt = shapely.polygons(self.det_quads), shapely.polygons(self.gt_quads)
+            det_ok, gt_ok = shapely.is_valid(det), shapely.is_valid(gt)
+            self._geoms = (to_geometries(self.det_quads) if not det_ok.all() else det,
+                           to_geometries(self.gt_quads) if not gt_ok.all() else gt,
+                           det_ok, gt_ok)  # fmt: skip
+        return self._geoms
+
+
+def _polygon_ious(data: _ClassData, det: np.ndarray, gt: np.ndarray, thr: float) -> np.ndarray:
+    """Exact polygon IoU where it can reach ``thr``; 0 where it provably cannot."""
+    det_geoms, gt_geoms, det_ok, gt_ok = data.geometries()
+    bound = polygon_iou_bound(
+        data.det_env[det], data.gt_env[gt], data.det_area[det], data.gt_area[gt]
+    )
+    # The bound assumes simple polygons; repaired (self-intersecting) ones are always exact.
+    exact = (bound >= thr - 1e-9) | ~det_ok[det] | ~gt_ok[gt]
+    ious = np.zeros(len(det))
+    d, g = det[exact], gt[exact]
+    ious[exact] = polygon_iou(det_geoms[d], gt_geoms[g], data.det_area[d], data.gt_area[g])
+    return ious
 
 
 def _pair_ious(
-    data: _ClassData, iou: IouKind, det: np.ndarray, gt: np.ndarray
+    data: _ClassData, proto: VocProtocol, det: np.ndarray, gt: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IoU of one batch of same-image pairs; polygon pairs are pre-filtered by envelope."""
-    if iou == "devkit_hbb":
+    if proto.iou == "devkit_hbb":
         det_box = devkit_det_boxes(data.det_quads[det])
         return det, gt, devkit_hbb_iou(det_box, devkit_gt_boxes(data.gt_quads[gt]))
-    det_env, gt_env = envelopes(data.det_quads[det]), envelopes(data.gt_quads[gt])
-    if iou == "hbb":
-        return det, gt, envelope_iou(det_env, gt_env)
-    keep = devkit_hbb_overlap(det_env, gt_env)
+    if proto.iou == "hbb":
+        return det, gt, envelope_iou(data.det_env[det], data.gt_env[gt])
+    keep = devkit_hbb_overlap(data.det_env[det], data.gt_env[gt])
     det, gt = det[keep], gt[keep]
-    det_q, gt_q = data.det_quads[det], data.gt_quads[gt]
-    ious = polygon_iou(
-        to_geometries(det_q), to_geometries(gt_q), quad_areas(det_q), quad_areas(gt_q)
-    )
-    return det, gt, ious
+    return det, gt, _polygon_ious(data, det, gt, proto.iou_threshold)
 
 
-def _best_match(data: _ClassData, iou: IouKind) -> tuple[np.ndarray, np.ndarray]:
+def _best_match(data: _ClassData, proto: VocProtocol) -> tuple[np.ndarray, np.ndarray]:
     """(n,) best IoU (-inf without candidates) and (n,) its ground truth (first on ties)."""
     n = len(data.det_image)
     best_iou = np.full(n, -np.inf)
     best_gt = np.full(n, -1, dtype=np.int64)
     start, end = group_slices(data.gt_image, data.det_image)
     for det, gt in iter_pairs(start, end):
-        det, gt, ious = _pair_ious(data, iou, det, gt)
+        det, gt, ious = _pair_ious(data, proto, det, gt)
         if len(det) == 0:
             continue
         starts, run = segment_starts(det)
@@ -148,7 +172,7 @@ def match_class(
     """TP / FP decisions of class ``k``'s detections (see the module docstring)."""
     data = _ClassData(gt, dets, k)
     ignored_gt = data.gt_difficult if proto.ignore_difficult else np.zeros_like(data.gt_difficult)
-    best_iou, best_gt = _best_match(data, proto.iou)
+    best_iou, best_gt = _best_match(data, proto)
     thr = proto.iou_threshold
     hit = best_iou > thr if proto.strict else best_iou >= thr
     ignored = np.zeros(len(hit), dtype=bool)
