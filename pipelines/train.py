@@ -146,6 +146,8 @@ def run_train(opts: TrainOptions) -> RunResult:
 
     if opts.resume and opts.recipe is None and opts.out is None:
         raise InputError("--resume needs --out RUN_DIR (or --recipe, whose output.dir is used)")
+    if opts.resume and opts.out is not None and not (opts.out / "last.pt").is_file():
+        raise InputError(f"{opts.out}: no last.pt to resume from")
     if opts.resume and opts.out is not None and opts.recipe is None:
         source = opts.out / "recipe.yaml"
     elif opts.recipe is not None:

@@ -10,6 +10,7 @@ tensors, so checkpoints load with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,10 @@ def save_checkpoint(
     provenance: dict[str, Any],
     train_state: dict[str, Any] | None = None,
 ) -> None:
-    """Write one self-describing checkpoint (atomically) with ``module``'s deployed weights."""
-    write_checkpoint(
-        path, Checkpoint(spec, config, deployed_weights(module), provenance, train_state)
-    )
+    """Write one self-describing checkpoint (atomically) with ``module``'s deployed weights.
+
+    ``provenance`` is reduced to plain JSON data first (a ``torch.__version__`` is a str
+    subclass that ``torch.load(weights_only=True)`` refuses to unpickle).
+    """
+    facts = json.loads(json.dumps(provenance, default=str))
+    write_checkpoint(path, Checkpoint(spec, config, deployed_weights(module), facts, train_state))
