@@ -8,16 +8,14 @@ Ground-truth argument, per protocol:
 * ``coco`` / ``aitod``: a COCO json (``coco:`` or ``aitod:`` prefix optional).
 * ``dota`` / ``dota-hbb``: a DOTA folder; a plain path means ``dota:PATH`` (v1.0),
   ``dota1.5:PATH`` / ``dota2:PATH`` pick the version (and with it the difficult policy).
-  A folder with only ``labelTxt/`` (no images) is read label-only.
+  A folder with only ``labelTxt/`` (no images) is read label-only by the DOTA reader.
 * ``dior`` / ``dior-r``: a DIOR root; a plain path means ``dior:PATH?split=test`` (or
   ``dior-r:``) when ``ImageSets/Main/test.txt`` exists, else the reader's split rules.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Group
@@ -25,11 +23,9 @@ from rich.table import Table
 from rsdet.pipelines.progress import make_progress
 
 from rsdet.datasets import load_dataset
-from rsdet.datasets.classes import DOTA_CLASSES, ClassLookup
 from rsdet.datasets.dataset import Dataset
-from rsdet.datasets.dota import parse_dota_labels
 from rsdet.datasets.files import write_bytes_atomic
-from rsdet.datasets.sample import Sample
+from rsdet.datasets.spec import DatasetSpec, parse_spec
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.evaluation import (
     PROTOCOLS,
@@ -50,7 +46,6 @@ __all__ = ["GroundTruthSpecError", "check_output", "result_table", "run_eval", "
 
 ProgressFn = Callable[[int, int], None]
 
-_SPEC = re.compile(r"^([A-Za-z][A-Za-z0-9.\-]*):(.+)$")
 _GT_FORMATS = {
     "coco": ("coco", "aitod"),
     "aitod": ("coco", "aitod"),
@@ -59,96 +54,53 @@ _GT_FORMATS = {
     "dior": ("dior",),
     "dior-r": ("dior-r",),
 }
-_DOTA_VERSIONS = {"dota": "1.0", "dota1.5": "1.5", "dota2": "2.0"}
+_KNOWN_PREFIXES = {f for formats in _GT_FORMATS.values() for f in formats}
 
 
 class GroundTruthSpecError(InputError):
     """The ground-truth argument does not fit the protocol."""
 
 
-@dataclass(frozen=True)
-class GroundTruthArg:
-    """The ``--gt`` argument resolved for a protocol: format name, path, spec suffix."""
-
-    format: str
-    path: Path
-    query: str = ""
-
-    @property
-    def spec(self) -> str:
-        """``FORMAT:PATH[?query]`` for :func:`rsdet.datasets.load_dataset`."""
-        return f"{self.format}:{self.path}" + (f"?{self.query}" if self.query else "")
-
-
-def resolve_gt(protocol: str, text: str) -> GroundTruthArg:
+def resolve_gt(protocol: str, text: str) -> DatasetSpec:
     """Read ``--gt`` as ``FORMAT:PATH[?options]`` or as a plain path the protocol implies."""
     if protocol not in _GT_FORMATS:
         raise GroundTruthSpecError(
             f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})"
         )
-    match = _SPEC.match(text)
-    if match and match.group(1).lower() in {f for fs in _GT_FORMATS.values() for f in fs}:
-        fmt, rest = match.group(1).lower(), match.group(2)
-        if fmt not in _GT_FORMATS[protocol]:
+    prefix, sep, _ = text.partition(":")
+    if sep and prefix.strip().lower() in _KNOWN_PREFIXES:
+        spec = parse_spec(text)
+        if spec.format not in _GT_FORMATS[protocol]:
             raise GroundTruthSpecError(
-                f"--gt {text!r}: {fmt} ground truth does not fit --protocol {protocol} "
+                f"--gt {text!r}: {spec.format} ground truth does not fit --protocol {protocol} "
                 f"(expected {' or '.join(f + ':PATH' for f in _GT_FORMATS[protocol])})"
             )
-        path_text, _, query = rest.partition("?")
-        return GroundTruthArg(fmt, Path(path_text), query)
+        return spec
     path = Path(text)
     fmt = _GT_FORMATS[protocol][0] if protocol != "aitod" else "aitod"
     if fmt in ("dior", "dior-r") and (path / "ImageSets" / "Main" / "test.txt").is_file():
-        return GroundTruthArg(fmt, path, "split=test")
-    return GroundTruthArg(fmt, path)
+        return DatasetSpec(fmt, path, {"split": "test"})
+    return DatasetSpec(fmt, path)
 
 
-def _labels_only_dota(gt: GroundTruthArg) -> Dataset:
-    """A DOTA folder with ``labelTxt/`` but no ``images/``: evaluation needs no pixels."""
-    version = _DOTA_VERSIONS[gt.format]
-    classes = DOTA_CLASSES[version]
-    lookup = ClassLookup(classes)
-    files = sorted((gt.path / "labelTxt").glob("*.txt"))
-    if not files:
-        raise GroundTruthSpecError(f"{gt.path / 'labelTxt'}: no label files")
-    samples = []
-    for path in files:
-        polygons, labels, difficulty, meta = parse_dota_labels(path, lookup)
-        samples.append(Sample(path.stem, 0, 0, polygons, labels, difficulty, meta=meta))
-    return Dataset(
-        format=gt.format,
-        version=version,
-        classes=classes,
-        box_type="rbox",
-        root=gt.path,
-        samples=samples,
-        spec=gt.spec,
-    )
-
-
-def _load_voc_dataset(gt: GroundTruthArg) -> Dataset:
-    is_dota = gt.format in _DOTA_VERSIONS
-    if is_dota and not (gt.path / "images").exists() and (gt.path / "labelTxt").is_dir():
-        return _labels_only_dota(gt)
-    dataset = load_dataset(gt.spec)
+def _load_voc_dataset(gt: DatasetSpec) -> Dataset:
+    dataset = load_dataset(gt)
     if not dataset.labelled:
         raise GroundTruthSpecError(f"{gt.path}: this dataset has no labels to evaluate against")
     return dataset
 
 
-def _eval_coco(
-    protocol: str, gt: GroundTruthArg, pred: Path, on_progress: ProgressFn
-) -> EvalResult:
+def _eval_coco(protocol: str, gt: DatasetSpec, pred: Path, on_progress: ProgressFn) -> EvalResult:
     gt_file = read_coco_gt(gt.path)
     dets = read_coco_results(pred, gt_file)
     return evaluate_coco(gt_file.gt, dets, coco_params(protocol), on_progress)
 
 
 def _eval_voc(
-    protocol: str, gt: GroundTruthArg, pred: Path, ap_mode: ApMode | None, on_progress: ProgressFn
+    protocol: str, gt: DatasetSpec, pred: Path, ap_mode: ApMode | None, on_progress: ProgressFn
 ) -> EvalResult:
     dataset = _load_voc_dataset(gt)
-    version = normalize_dota_version(dataset.version) if gt.format in _DOTA_VERSIONS else ""
+    version = normalize_dota_version(dataset.version) if gt.format.startswith("dota") else ""
     proto = voc_protocol_for(protocol, version or "1.0", ap_mode)
     images = {s.image_id: i for i, s in enumerate(dataset.samples)}
     task: Task = 1 if protocol in ("dota", "dior-r") else 2

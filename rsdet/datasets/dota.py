@@ -16,6 +16,10 @@ Rules:
 * ``labelTxt/`` present: every image needs its label file and every label file its image,
   otherwise the reader stops with an error naming the file (a missing file is not read as
   "no objects": that would teach a detector that the objects are background).
+* ``labelTxt/`` without ``images/`` (or ``PATH`` naming the ``labelTxt`` folder itself): the
+  ground-truth-only layout the official evaluation uses. Samples have no pixels
+  (``image_path`` None, ``height`` and ``width`` 0, i.e. unknown); evaluation needs no more,
+  training refuses them.
 * Images are matched by stem, any image suffix (``.png`` in the official data).
 """
 
@@ -137,6 +141,10 @@ def format_dota_labels(
     return "".join(f"{line}\n" for line in lines)
 
 
+def _label_files(labels_dir: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(labels_dir.glob("*.txt"))}
+
+
 def _pair_files(root: Path) -> tuple[dict[str, Path], dict[str, Path] | None]:
     """Images by stem, and label files by stem (None when there is no labelTxt folder)."""
     images_dir, labels_dir = root / "images", root / "labelTxt"
@@ -149,7 +157,7 @@ def _pair_files(root: Path) -> tuple[dict[str, Path], dict[str, Path] | None]:
         raise DatasetError(f"{images_dir}: no images found")
     if not labels_dir.is_dir():
         return images, None
-    labels = {p.stem: p for p in sorted(labels_dir.glob("*.txt"))}
+    labels = _label_files(labels_dir)
     for stem, path in labels.items():
         if stem not in images:
             raise DatasetError(f"{path}: no image {stem}.* in {images_dir}")
@@ -162,8 +170,40 @@ def _pair_files(root: Path) -> tuple[dict[str, Path], dict[str, Path] | None]:
     return images, labels
 
 
+def _labels_only_dir(root: Path) -> Path | None:
+    """The label folder of a ground-truth-only layout, or None for the full layout."""
+    if root.name == "labelTxt" and root.is_dir():
+        return root
+    if not (root / "images").exists() and (root / "labelTxt").is_dir():
+        return root / "labelTxt"
+    return None
+
+
+def _read_labels_only(root: Path, labels_dir: Path, version: str) -> Dataset:
+    classes = DOTA_CLASSES[version]
+    lookup = ClassLookup(classes)
+    files = _label_files(labels_dir)
+    if not files:
+        raise DatasetError(f"{labels_dir}: no label files (*.txt)")
+    samples = []
+    for stem, path in files.items():
+        polygons, label_ids, difficulty, meta = parse_dota_labels(path, lookup)
+        samples.append(Sample(stem, 0, 0, polygons, label_ids, difficulty, meta=meta))
+    return Dataset(
+        format=_FORMATS[version],
+        version=version,
+        classes=classes,
+        box_type="rbox",
+        root=root,
+        samples=samples,
+    )
+
+
 def read_dota(root: Path, version: str) -> Dataset:
     """Load a DOTA tree (``version`` is ``"1.0"``, ``"1.5"`` or ``"2.0"``)."""
+    labels_only = _labels_only_dir(root)
+    if labels_only is not None:
+        return _read_labels_only(root, labels_only, version)
     classes = DOTA_CLASSES[version]
     lookup = ClassLookup(classes)
     images, labels = _pair_files(root)

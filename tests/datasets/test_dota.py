@@ -103,3 +103,20 @@ def test_bom_and_windows_line_endings_are_accepted(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfimagesource:GF-2\r\ngsd:0.8\r\n1 1 2 1 2 2 1 2 ship 0\r\n")
     _, labels, _, header = parse_dota_labels(path, ClassLookup(DOTA_CLASSES["1.0"]))
     assert header == {"imagesource": "GF-2", "gsd": 0.8} and labels.tolist() == [6]
+
+
+def test_ground_truth_only_layout_reads_labels_without_images(tmp_path):
+    # The official evaluation layout: labelTxt/ alone, or the labelTxt folder itself.
+    labels = tmp_path / "labelTxt"
+    labels.mkdir()
+    (labels / "P0001.txt").write_text(
+        "imagesource:GoogleEarth\ngsd:0.5\n0 0 10 0 10 5 0 5 plane 1\n"
+    )
+    (labels / "P0002.txt").write_text("")
+    for root in (tmp_path, labels):
+        ds = load_dataset(f"dota:{root}")
+        assert [s.image_id for s in ds.samples] == ["P0001", "P0002"]
+        first = ds.samples[0]
+        assert first.image_path is None and (first.height, first.width) == (0, 0)
+        assert first.labels.tolist() == [0] and first.difficulty.tolist() == [1]
+        assert len(ds.samples[1]) == 0

@@ -20,14 +20,14 @@ from rsdet.pipelines.evaluate import GroundTruthSpecError, resolve_gt
     ],
 )
 def test_plain_paths_and_specs(protocol, text, expected):
-    assert resolve_gt(protocol, text).spec == expected
+    assert str(resolve_gt(protocol, text)) == expected
 
 
 def test_dior_plain_path_picks_the_test_split_when_there_is_one(tmp_path):
-    assert resolve_gt("dior", str(tmp_path)).spec == f"dior:{tmp_path}"
+    assert str(resolve_gt("dior", str(tmp_path))) == f"dior:{tmp_path}"
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     (tmp_path / "ImageSets" / "Main" / "test.txt").write_text("00001\n")
-    assert resolve_gt("dior", str(tmp_path)).spec == f"dior:{tmp_path}?split=test"
+    assert str(resolve_gt("dior", str(tmp_path))) == f"dior:{tmp_path}?split=test"
 
 
 @pytest.mark.parametrize(
