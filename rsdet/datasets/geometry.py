@@ -4,9 +4,9 @@ Rule (used for clipped objects and for vector labels of GeoTIFF scenes): a ring 
 outline has exactly 4 distinct corners is kept as is (arbitrary quadrilaterals are valid
 DOTA objects); any other ring (a triangle, a pentagon after clipping, a digitised crown)
 becomes its minimum-area enclosing rectangle (the rectangle :meth:`RBoxes.from_polygons`
-gives, computed on the convex hull by rotating calipers). Results are ordered clockwise on
-screen (y down), the DOTA order, and start at the corner closest to the top-left of their
-envelope.
+gives; here GEOS computes it, which is much faster for many-vertex outlines). Results are
+ordered clockwise on screen (y down), the DOTA order, and start at the corner closest to the
+top-left of their envelope.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ import numpy as np
 import shapely
 
 __all__ = ["clockwise_from_top_left", "quads_from_rings"]
-
-# Bound on the (hulls x edges x points) arrays of one batch, elements.
-_MIN_RECT_BUDGET = 4_000_000
 
 
 def _signed_area(quads: np.ndarray) -> np.ndarray:
@@ -61,47 +58,27 @@ def _distinct_ring(ring: np.ndarray) -> np.ndarray:
     return coords[:-1]
 
 
-def _min_area_quads(hulls: Sequence[np.ndarray]) -> np.ndarray:
-    """Minimum-area rectangles (N, 4, 2) of convex hulls given as ordered vertex rings.
+def _min_area_quads(point_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """Minimum-area rectangles (N, 4, 2) around point sets, by GEOS.
 
-    One side of the optimum lies on a hull edge (rotating calipers), so only the K edge
-    directions are tried: O(K^2) per hull, where all point pairs would cost O(K^3). The
-    result is the same rectangle :meth:`RBoxes.from_polygons` finds. Hulls are batched by
-    vertex count and computed around their centroid for precision at map-like coordinates.
+    ``shapely.oriented_envelope`` returns the minimum-*area* rectangle since GEOS 3.12
+    (older GEOS gave the minimum-width one; pyproject requires shapely >= 2.1, whose wheels
+    bundle a newer GEOS). Collinear or coincident points give a line or a point, which
+    becomes a zero-width rectangle.
     """
-    out = np.zeros((len(hulls), 4, 2))
-    by_count: dict[int, list[int]] = {}
-    for i, pts in enumerate(hulls):
-        by_count.setdefault(len(pts), []).append(i)
-    for count, members in by_count.items():
-        step = max(_MIN_RECT_BUDGET // max(count * count, 1), 1)
-        for s in range(0, len(members), step):
-            chunk = members[s : s + step]
-            out[chunk] = _calipers(np.stack([hulls[i] for i in chunk]))
+    counts = [len(p) for p in point_sets]
+    coords = np.concatenate([np.asarray(p, np.float64).reshape(-1, 2) for p in point_sets])
+    envelopes = shapely.oriented_envelope(
+        shapely.multipoints(coords, indices=np.repeat(np.arange(len(counts)), counts))
+    )
+    out = np.zeros((len(point_sets), 4, 2))
+    for i, env in enumerate(envelopes):
+        pts = shapely.get_coordinates(env)
+        if isinstance(env, shapely.Polygon):
+            out[i] = pts[:4]
+        else:  # LineString (2 points) or Point (1 point)
+            out[i] = pts[[0, -1, -1, 0]]
     return out
-
-
-def _calipers(pts: np.ndarray) -> np.ndarray:
-    """(N, K, 2) ordered hull vertices -> (N, 4, 2) minimum-area rectangles."""
-    origin = pts.mean(axis=1, keepdims=True)
-    p = pts - origin
-    edges = np.roll(p, -1, axis=1) - p
-    theta = np.arctan2(edges[..., 1], edges[..., 0])  # (N, K); zero-length edges give 0
-    cos, sin = np.cos(theta)[..., None], np.sin(theta)[..., None]
-    x, y = p[:, None, :, 0], p[:, None, :, 1]
-    u, v = x * cos + y * sin, -x * sin + y * cos  # (N, K edges, K points)
-    lo_u, hi_u, lo_v, hi_v = u.min(-1), u.max(-1), v.min(-1), v.max(-1)
-    best = ((hi_u - lo_u) * (hi_v - lo_v)).argmin(axis=1)[:, None]
-
-    def pick(a: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(a, best, axis=1)[:, 0]
-
-    c, s = pick(cos[..., 0]), pick(sin[..., 0])
-    us = np.stack([pick(lo_u), pick(hi_u), pick(hi_u), pick(lo_u)], axis=1)
-    vs = np.stack([pick(lo_v), pick(lo_v), pick(hi_v), pick(hi_v)], axis=1)
-    corners = np.stack([us * c[:, None] - vs * s[:, None], us * s[:, None] + vs * c[:, None]], -1)
-    rect: np.ndarray = corners + origin
-    return rect
 
 
 def quads_from_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
@@ -114,8 +91,8 @@ def quads_from_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
         (N, 4, 2) float64 quadrilaterals, clockwise on screen from the top-left.
     """
     out = np.zeros((len(rings), 4, 2))
-    hulls: list[np.ndarray] = []
-    hull_idx: list[int] = []
+    point_sets: list[np.ndarray] = []
+    set_idx: list[int] = []
     for i, ring in enumerate(rings):
         pts = np.asarray(ring, np.float64).reshape(-1, 2)
         if len(pts) > 1 and np.array_equal(pts[0], pts[-1]):
@@ -124,9 +101,8 @@ def quads_from_rings(rings: Sequence[np.ndarray]) -> np.ndarray:
         if len(distinct) == 4:
             out[i] = distinct
             continue
-        hull = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(pts)))
-        hulls.append(hull[:-1] if len(hull) > 3 else hull)
-        hull_idx.append(i)
-    if hulls:
-        out[hull_idx] = _min_area_quads(hulls)
+        point_sets.append(pts)
+        set_idx.append(i)
+    if point_sets:
+        out[set_idx] = _min_area_quads(point_sets)
     return clockwise_from_top_left(out)
