@@ -187,7 +187,7 @@ def _scene_detections(
     size = opts.batch_size
     batches = [plan.valid[i : i + size] for i in range(0, len(plan.valid), size)]
     todo = [b for b in range(len(batches)) if not journal.done(index, b)]
-    found = sum(len(r.scores) for r in journal.scene_records(index))
+    found = sum(len(r) for r in journal.scene_records(index))
     done_before = len(plan.valid) - sum(len(batches[b]) for b in todo)
     task = progress.add_task(
         Path(scene.path).name,
@@ -203,7 +203,7 @@ def _scene_detections(
         for b, batch in zip(todo, stream, strict=True):
             record = _record(index, b, batches[b], runner.run(batch, score_thr), plan, scene, opts)
             journal.append(record)
-            found += len(record.scores)
+            found += len(record)
             tiles_done += len(batches[b])
             rate = tiles_done / (time.perf_counter() - started)
             progress.update(task, advance=len(batches[b]), objects=found, rate=f"{rate:.1f}")
@@ -254,14 +254,17 @@ def _record(
     opts: DetectOptions,
 ) -> JournalRecord:
     """Flag edge fragments (in tile pixels), then shift to scene pixels, for one batch."""
-    record = JournalRecord(index, batch)
     margin = opts.merge.edge_margin_px
     scene_hw = (scene.height, scene.width)
-    for t, dets in zip(tiles, dets_per_tile, strict=True):
-        window = plan.windows[t]
-        frag = edge_fragments(dets.boxes, plan.out_hw, window, scene_hw, margin)
-        record.add(t, shift_to_scene(dets, window, plan.scale), frag)
-    return record
+    windows = [plan.windows[t] for t in tiles]
+    fragments = [
+        edge_fragments(d.boxes, plan.out_hw, w, scene_hw, margin)
+        for d, w in zip(dets_per_tile, windows, strict=True)
+    ]
+    shifted = [
+        shift_to_scene(d, w, plan.scale) for d, w in zip(dets_per_tile, windows, strict=True)
+    ]
+    return JournalRecord.from_tiles(index, batch, tiles, shifted, fragments)
 
 
 def _scene_frame(

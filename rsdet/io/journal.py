@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +37,81 @@ def journal_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".rsdet-journal")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class JournalRecord:
-    """One finished batch of one scene.
+    """One finished batch of one scene (numpy in memory, JSON on disk).
 
     Attributes:
         scene: index of the scene in the run's scene list.
         batch: index of the batch within the scene.
-        tile: (N,) tile index of each detection.
-        boxes: (N, 4|5) boxes in scene pixels, as nested lists.
-        scores, labels, fragment: (N,) per detection.
+        tile: (N,) int64 tile index of each detection.
+        boxes: (N, 4|5) float64 boxes in scene pixels.
+        scores: (N,) float64.
+        labels: (N,) int64.
+        fragment: (N,) bool, see :func:`rsdet.merge.edge_fragments`.
     """
 
     scene: int
     batch: int
-    tile: list[int] = field(default_factory=list)
-    boxes: list[list[float]] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    fragment: list[bool] = field(default_factory=list)
+    tile: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    fragment: np.ndarray
 
-    def add(self, tile: int, dets: Detections, fragment: np.ndarray) -> None:
-        """Append one tile's detections (scene pixels) and their fragment flags."""
-        self.tile.extend([tile] * len(dets))
-        self.boxes.extend(dets.boxes.tensor.double().tolist())
-        self.scores.extend(dets.scores.double().tolist())
-        self.labels.extend(int(k) for k in dets.labels.tolist())
-        self.fragment.extend(bool(f) for f in fragment)
+    @classmethod
+    def from_tiles(
+        cls,
+        scene: int,
+        batch: int,
+        tiles: list[int],
+        dets: list[Detections],
+        fragments: list[np.ndarray],
+    ) -> JournalRecord:
+        """Gather the detections of a batch's tiles (already in scene pixels)."""
+        kept = [(t, d, f) for t, d, f in zip(tiles, dets, fragments, strict=True) if len(d)]
+        if not kept:
+            return cls.empty(scene, batch)
+        return cls(
+            scene,
+            batch,
+            np.concatenate([np.full(len(d), t, dtype=np.int64) for t, d, _ in kept]),
+            np.concatenate([d.boxes.tensor.detach().cpu().double().numpy() for _, d, _ in kept]),
+            np.concatenate([d.scores.detach().cpu().double().numpy() for _, d, _ in kept]),
+            np.concatenate([d.labels.detach().cpu().numpy().astype(np.int64) for _, d, _ in kept]),
+            np.concatenate([np.asarray(f, dtype=bool) for _, _, f in kept]),
+        )
+
+    @classmethod
+    def empty(cls, scene: int, batch: int) -> JournalRecord:
+        """A batch without detections."""
+        i64 = np.zeros(0, dtype=np.int64)
+        return cls(scene, batch, i64, np.zeros((0, 4)), np.zeros(0), i64, np.zeros(0, bool))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_json(self) -> str:
+        """One JSON line (floats in shortest round-trip form)."""
+        fields = {"scene": self.scene, "batch": self.batch, "tile": self.tile.tolist()}
+        fields.update(boxes=self.boxes.tolist(), scores=self.scores.tolist())
+        fields.update(labels=self.labels.tolist(), fragment=self.fragment.tolist())
+        return json.dumps(fields, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: bytes | str) -> JournalRecord:
+        """Parse :meth:`to_json` output (raises ValueError/KeyError/TypeError if torn)."""
+        d = json.loads(line)
+        boxes = np.asarray(d["boxes"], dtype=np.float64)
+        return cls(
+            int(d["scene"]),
+            int(d["batch"]),
+            np.asarray(d["tile"], dtype=np.int64),
+            boxes.reshape(-1, boxes.shape[1] if boxes.ndim == 2 else 4),
+            np.asarray(d["scores"], dtype=np.float64),
+            np.asarray(d["labels"], dtype=np.int64),
+            np.asarray(d["fragment"], dtype=bool),
+        )
 
 
 class Journal:
@@ -121,16 +169,14 @@ class Journal:
             scene: scene index.
             oriented: box type to use when the scene has no detection at all.
         """
-        records = self.scene_records(scene)
-        boxes = [row for r in records for row in r.boxes]
-        if boxes:
-            oriented = len(boxes[0]) == 5
-        t = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 5 if oriented else 4)
-        typed: HBoxes | RBoxes = RBoxes(t) if oriented else HBoxes(t)
-        scores = torch.tensor([s for r in records for s in r.scores], dtype=torch.float64)
-        labels = torch.tensor([k for r in records for k in r.labels], dtype=torch.int64)
-        fragment = np.array([f for r in records for f in r.fragment], dtype=bool)
-        return Detections(typed, scores, labels), fragment
+        records = [r for r in self.scene_records(scene) if len(r)]
+        if not records:
+            return Detections.empty(oriented), np.zeros(0, dtype=bool)
+        boxes = torch.from_numpy(np.concatenate([r.boxes for r in records]))
+        typed: HBoxes | RBoxes = RBoxes(boxes) if boxes.shape[1] == 5 else HBoxes(boxes)
+        scores = torch.from_numpy(np.concatenate([r.scores for r in records]))
+        labels = torch.from_numpy(np.concatenate([r.labels for r in records]))
+        return Detections(typed, scores, labels), np.concatenate([r.fragment for r in records])
 
     def append(self, record: JournalRecord) -> None:
         """Record a finished batch (durably, when the journal has a file)."""
@@ -138,7 +184,7 @@ class Journal:
         if self.path is None:
             return
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record.__dict__, separators=(",", ":")) + "\n")
+            f.write(record.to_json() + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -161,8 +207,8 @@ class Journal:
         good = len(lines[0]) + 1
         for line in lines[1:]:
             try:
-                record = JournalRecord(**json.loads(line))
-            except (ValueError, TypeError):
+                record = JournalRecord.from_json(line)
+            except (ValueError, TypeError, KeyError, IndexError):
                 break  # a torn last line from the interruption: redo that batch
             self.records[(record.scene, record.batch)] = record
             good += len(line) + 1

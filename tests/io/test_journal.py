@@ -1,20 +1,27 @@
+import numpy as np
 import pytest
+import torch
 
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.io.journal import Journal, JournalRecord, journal_path
+from rsdet.structures import Detections, HBoxes, RBoxes
 
 FP = {"scenes": [{"path": "a.tif"}], "options": {"tile_size": 64, "bands": (1, 2, 3)}}
 
 
 def record(scene, batch, n=2):
-    return JournalRecord(
-        scene,
-        batch,
-        tile=[batch] * n,
-        boxes=[[0.1, 0.2, 1.0 / 3.0, 4.0]] * n,
-        scores=[0.123456789012345678] * n,
-        labels=[1] * n,
-        fragment=[True] * n,
+    dets = Detections(
+        HBoxes(torch.tensor([[0.1, 0.2, 1.0 / 3.0, 4.0]] * n, dtype=torch.float64)),
+        torch.full((n,), 0.123456789012345678, dtype=torch.float64),
+        torch.ones(n, dtype=torch.int64),
+    )
+    return JournalRecord.from_tiles(scene, batch, [batch], [dets], [np.ones(n, bool)])
+
+
+def same(a, b):
+    fields = ("tile", "boxes", "scores", "labels", "fragment")
+    return (a.scene, a.batch) == (b.scene, b.batch) and all(
+        np.array_equal(getattr(a, f), getattr(b, f)) for f in fields
     )
 
 
@@ -29,7 +36,8 @@ def test_resume_restores_records_exactly(tmp_path):
     j.append(record(0, 1, n=0))
     again = Journal.open(path, FP, resume=True, overwrite=False)
     assert again.done(0, 0) and again.done(0, 1) and not again.done(0, 2)
-    assert again.scene_records(0) == [record(0, 0), record(0, 1, n=0)]  # floats bit-exact
+    got = again.scene_records(0)
+    assert len(got) == 2 and same(got[0], record(0, 0)) and same(got[1], record(0, 1, n=0))
 
 
 def test_torn_last_line_is_dropped_and_cut_off(tmp_path):
@@ -76,8 +84,23 @@ def test_garbage_journal(tmp_path):
 def test_in_memory_journal_and_remove(tmp_path):
     j = Journal()
     j.append(record(1, 0))
-    assert j.scene_records(1) == [record(1, 0)] and j.scene_records(0) == []
+    assert same(j.scene_records(1)[0], record(1, 0)) and j.scene_records(0) == []
     j.remove()
     path = tmp_path / "j"
     Journal.open(path, FP, resume=False, overwrite=False).remove()
     assert not path.exists()
+
+
+def test_scene_detections_concatenate_in_batch_order(tmp_path):
+    j = Journal()
+    rot = Detections(
+        RBoxes(torch.tensor([[5.0, 5, 4, 2, 0.1]], dtype=torch.float64)),
+        torch.tensor([0.5]),
+        torch.tensor([2]),
+    )
+    j.append(JournalRecord.from_tiles(0, 1, [7], [rot], [np.array([False])]))
+    j.append(JournalRecord.empty(0, 0))
+    dets, frag = j.scene_detections(0, oriented=False)
+    assert dets.oriented and len(dets) == 1 and frag.tolist() == [False]
+    empty, frag = Journal().scene_detections(3, oriented=True)
+    assert empty.oriented and len(empty) == 0 and frag.shape == (0,)
