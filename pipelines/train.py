@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from rsdet.pipelines.progress import make_progress
 
 import rsdet
 from rsdet.config import ConfigError, apply_overrides, from_dict, to_dict
+from rsdet.datasets.files import atomic_output
 from rsdet.engine.recipe import TrainRecipe
 from rsdet.engine.train import RunResult, train
 from rsdet.errors import InputError, OutputExistsError
@@ -118,10 +118,8 @@ def _prepare_run_dir(run_dir: Path, opts: TrainOptions) -> None:
 def _write_recipe(recipe: TrainRecipe, path: Path) -> None:
     """The resolved recipe as YAML, written atomically."""
     text = yaml.safe_dump(to_dict(recipe), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=".recipe.", suffix=".yaml", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _git_commit() -> str | None:

@@ -22,8 +22,6 @@ default) with its GSD as pixel size.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ import cv2
 import numpy as np
 
 from rsdet.config import ConfigError, from_dict
+from rsdet.datasets.files import atomic_output
 from rsdet.datasets.sample import Sample
 
 __all__ = [
@@ -206,15 +205,9 @@ def write_geotiff(
         "photometric": "RGB",
         "nodata": sample.meta.get("nodata"),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tif", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:  # GDAL creates the file: the user's umask applies
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(np.moveaxis(sample.image, -1, 0))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- the canvas: painting, occupancy and ground truth -------------------------------------

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from rsdet.datasets.files import atomic_output
 
 __all__ = ["Logbook"]
 
@@ -58,10 +58,8 @@ class Logbook:
         writer = csv.DictWriter(text, columns, restval="")
         writer.writeheader()
         writer.writerows(self.rows)
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".csv", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text.getvalue())
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(text.getvalue(), encoding="utf-8")
         numbers = {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
         self.scalars(int(row.get("iteration", 0)), numbers, prefix="epoch")
 
