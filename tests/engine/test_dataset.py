@@ -99,3 +99,19 @@ def test_sampler_splits_an_epoch_between_processes_and_resumes_mid_epoch():
     s = WindowSampler(10)
     s.set_epoch(2, start=4)
     assert list(s) == list(range(24, 30)) and len(s) == 6 and s.epoch_length == 10
+
+
+def test_batches_are_the_same_with_any_number_of_workers():
+    from torch.utils.data import DataLoader
+
+    aug = AugmentConfig(scale=(0.7, 1.4), brightness=0.2, hue=0.02)
+    ds = TileDataset([one_object(), one_object(h=90, w=120)], data(augment=aug), SPEC, "hbox", 1)
+
+    def batches(workers):
+        sampler = WindowSampler(len(ds))
+        sampler.set_epoch(3)
+        loader = DataLoader(ds, 3, sampler=sampler, num_workers=workers, collate_fn=collate)
+        return [(x, [t.boxes.tensor for t in ts]) for x, ts in loader]
+
+    for (xa, ba), (xb, bb) in zip(batches(0), batches(2), strict=True):
+        assert torch.equal(xa, xb) and all(torch.equal(p, q) for p, q in zip(ba, bb, strict=True))
