@@ -40,6 +40,7 @@ from rsdet.io.raster import (
     open_dataset,
     read_scene_info,
     read_window,
+    reading_env,
     scan_validity,
 )
 from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
@@ -133,6 +134,13 @@ def _tiling(runner: ModelRunner, opts: DetectOptions) -> tuple[int, int]:
     return tile, overlap
 
 
+def _check_run(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions) -> None:
+    """Everything that can be checked before the first tile runs (fail in seconds, not hours)."""
+    _tiling(runner, opts)
+    for info in infos:
+        check_bands(info, opts.bands or runner.default_bands(info.count))
+
+
 def _plan_tiles(ds: Any, scene: SceneInfo, runner: ModelRunner, opts: DetectOptions) -> _TilePlan:
     tile, overlap = _tiling(runner, opts)
     fy, fx = _resample_factors(scene, runner.gsd_m, opts.resample)
@@ -224,7 +232,7 @@ def _batch_reader(
 
     @contextmanager
     def open_worker() -> Iterator[Callable[[int], Any]]:
-        with open_dataset(scene.path) as ds:
+        with reading_env(), open_dataset(scene.path) as ds:
 
             def read_batch(b: int) -> Any:
                 images = []
@@ -376,7 +384,7 @@ def detect_to_file(
         ensure_absent(out_path)
     infos = _open_scenes(scenes, opts.require_crs)
     runner = load_runner(model, device)
-    _tiling(runner, opts)
+    _check_run(infos, runner, opts)
     journal = Journal.open(
         journal_path(out_path), _fingerprint(infos, runner, opts), resume, overwrite
     )
@@ -398,7 +406,7 @@ def _run_scenes(
     frames, summaries = [], []
     score_thr = _score_thr(runner, opts)
     iou_thr = runner.iou_thr if opts.iou_thr is None else opts.iou_thr
-    with runner.thresholds(score_thr, iou_thr), _progress(quiet) as progress:
+    with runner.thresholds(score_thr, iou_thr), reading_env(), _progress(quiet) as progress:
         for i, (info, name) in enumerate(zip(infos, _scene_names(infos), strict=True)):
             frame, summary = _scene_frame(i, info, name, runner, opts, journal, progress)
             frames.append(frame)
@@ -451,5 +459,6 @@ def detect_scene(
     )
     infos = _open_scenes([path], require_crs)
     runner = load_runner(model, device)
+    _check_run(infos, runner, opts)
     frames, _ = _run_scenes(infos, runner, opts, Journal(), quiet)
     return frames[0]

@@ -37,6 +37,7 @@ __all__ = [
     "percentile_radiometry",
     "read_scene_info",
     "read_window",
+    "reading_env",
     "scan_validity",
 ]
 
@@ -47,6 +48,10 @@ UNREFERENCED_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 _STATS_SIDE = 1024
 # Longest side of the decimated validity mask, cells.
 _MASK_MAX_SIDE = 4096
+# GDAL block cache while reading scenes, MiB. GDAL's default (5 % of RAM) lets memory grow
+# with the scene up to that cap; 256 MiB still holds the blocks that overlapping tiles
+# read twice (one band of blocks across scenes up to ~150k pixels wide).
+READ_CACHE_MB = 256
 
 
 class SceneWarning(UserWarning):
@@ -93,6 +98,11 @@ def open_dataset(path: str) -> Any:
     except RasterioError as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(f"{path}: not a readable raster ({reason})") from err
+
+
+def reading_env() -> Any:
+    """A ``rasterio.Env`` with a bounded block cache; enter it in every reading thread."""
+    return rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB)
 
 
 def read_scene_info(path: str) -> SceneInfo:

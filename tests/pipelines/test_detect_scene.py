@@ -233,6 +233,15 @@ def test_four_band_scene_with_chosen_bands(tmp_path):
     assert len(detect_scene(str(path), planted_detector())) == 0
 
 
+def test_a_bad_last_scene_fails_before_the_first_tile(tmp_path, scene):
+    gray = tmp_path / "gray.tif"
+    write_scene(gray, 32, 32, [], count=1, score_band=0)
+    det = planted_detector()
+    with pytest.raises(InputError, match=r"gray\.tif"):
+        detect_to_file([scene, str(gray)], tmp_path / "o.gpkg", det, quiet=True)
+    assert det.module.calls == 0 and not journal_path(tmp_path / "o.gpkg").exists()
+
+
 def test_single_band_scene_for_a_three_band_model(tmp_path):
     path = tmp_path / "gray.tif"
     write_scene(path, 32, 32, [], count=1, score_band=0)
