@@ -178,6 +178,9 @@ class EvalConfig:
         score_thr, max_det: post-processing while validating (AP wants a low threshold).
         max_size: images larger than this (either side, pixels) are validated tile by tile
             with the model's ``tile_size`` / ``overlap``.
+        precise_bn: before each validation (and after the last epoch), recompute the
+            BatchNorm statistics of the evaluated weights over this many training batches
+            (:mod:`rsdet.engine.precise_bn`); 0 keeps the running averages.
     """
 
     protocol: str = "coco"
@@ -186,6 +189,7 @@ class EvalConfig:
     score_thr: float = 0.001
     max_det: int = 1500
     max_size: int = 2048
+    precise_bn: int = 0
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,7 @@ def _check_positive(r: TrainRecipe) -> None:
         "optim.lr": r.optim.lr > 0,
         "schedule.warmup_iters": r.schedule.warmup_iters >= 0,
         "eval.interval": r.eval.interval >= 1,
+        "eval.precise_bn": r.eval.precise_bn >= 0,
     }
     if r.data.windows_per_epoch is not None:
         checks["data.windows_per_epoch"] = r.data.windows_per_epoch >= 1

@@ -21,14 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from rsdet.config import ConfigError
+from rsdet.engine.dataset import TileDataset, collate
 from rsdet.engine.distributed import any_true
 from rsdet.engine.optim import lr_factor
+from rsdet.engine.precise_bn import recompute_bn_stats
 from rsdet.engine.recipe import TrainRecipe
 from rsdet.engine.report import Meter, Reporter, Silent
 from rsdet.engine.session import Position, Session, open_session
@@ -119,7 +121,8 @@ def train(
                     s.save("last.pt", True, metrics)
                     raise KeyboardInterrupt
             pos.epoch, pos.batch = epoch + 1, 0
-            if s.val_data is not None and _due(pos.epoch, recipe):
+            if _due(pos.epoch, recipe):
+                _precise_bn(s, epoch)
                 metrics = _validate(s, rep)
             improved = _improved(pos, metrics, recipe, s.val_data is not None)
             row = meter.row(pos.epoch, pos.iteration) | {f"val_{k}": v for k, v in metrics.items()}
@@ -141,10 +144,26 @@ def _due(epoch: int, recipe: TrainRecipe) -> bool:
     return epoch % recipe.eval.interval == 0 or epoch == recipe.epochs
 
 
+def _precise_bn(s: Session, epoch: int) -> None:
+    """Rank 0 recomputes the BatchNorm statistics of the weights it evaluates and saves.
+
+    The batches are training windows of a separate key range (epoch ``2**20 + epoch``), so
+    they never repeat the training batches' random draws.
+    """
+    n = s.recipe.eval.precise_bn
+    if n == 0 or not s.ctx.main:
+        return
+    dataset, size = cast(TileDataset, s.loader.dataset), s.recipe.batch_size
+    first = (2**20 + epoch) * len(dataset)
+    batches = (collate([dataset[first + b * size + i] for i in range(size)]) for b in range(n))
+    recompute_bn_stats(s.averaged, batches, s.ctx.device)
+
+
 def _validate(s: Session, rep: Reporter) -> Metrics:
-    """Rank 0 scores the averaged weights; the other processes wait for it."""
+    """Rank 0 scores the averaged weights (if there is validation data); others wait."""
     metrics: Metrics = {}
-    assert s.val_data is not None
+    if s.val_data is None:
+        return metrics
     if s.ctx.main:
         rep.begin("validate", len(s.val_data.samples), 0)
         result = validate(

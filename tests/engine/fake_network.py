@@ -137,7 +137,7 @@ def tiny_recipe_dict(**changes) -> dict:
         "workers": 0,
         "device": "cpu",
         "ema": {"tau": 5.0},
-        "eval": {"metric": "AP50"},
+        "eval": {"metric": "AP50", "precise_bn": 2},
         "output": {"tensorboard": False},
     }
     for key, value in changes.items():
