@@ -141,7 +141,9 @@ def _check_run(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOpti
         check_bands(info, opts.bands or runner.default_bands(info.count))
 
 
-def _plan_tiles(ds: Any, scene: SceneInfo, runner: ModelRunner, opts: DetectOptions) -> _TilePlan:
+def _plan_tiles(
+    ds: Any, scene: SceneInfo, bands: tuple[int, ...], runner: ModelRunner, opts: DetectOptions
+) -> _TilePlan:
     tile, overlap = _tiling(runner, opts)
     fy, fx = _resample_factors(scene, runner.gsd_m, opts.resample)
     size_hw = (max(1, round(tile / fy)), max(1, round(tile / fx)))
@@ -149,7 +151,7 @@ def _plan_tiles(ds: Any, scene: SceneInfo, runner: ModelRunner, opts: DetectOpti
     windows = tile_grid(scene.height, scene.width, size_hw, over_hw)
     h, w = windows[0].height, windows[0].width
     out_hw = (max(1, round(h * fy)), max(1, round(w * fx)))
-    validity = scan_validity(ds, scene, cell_px=max(1, min(size_hw) // 8))
+    validity = scan_validity(ds, scene, bands, cell_px=max(1, min(size_hw) // 8))
     valid = [i for i, win in enumerate(windows) if validity is None or validity.any_valid(win)]
     return _TilePlan(windows, valid, out_hw, (w / out_hw[1], h / out_hw[0]))
 
@@ -186,7 +188,7 @@ def _scene_detections(
     bands = opts.bands or runner.default_bands(scene.count)
     check_bands(scene, bands)
     with open_dataset(scene.path) as ds:
-        plan = _plan_tiles(ds, scene, runner, opts)
+        plan = _plan_tiles(ds, scene, bands, runner, opts)
         prepare = runner.prepare(ds, scene, bands)
     summary = SceneSummary(scene.path, len(plan.windows), len(plan.windows) - len(plan.valid))
     summary.resampled = plan.scale != (1.0, 1.0)

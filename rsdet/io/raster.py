@@ -48,6 +48,9 @@ UNREFERENCED_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 _STATS_SIDE = 1024
 # Longest side of the decimated validity mask, cells.
 _MASK_MAX_SIDE = 4096
+# Scene rows per validity read: a band of blocks that stays in the block cache while each
+# band's mask is read, so pixel-interleaved blocks are decoded once, not once per band.
+_SCAN_ROWS = 1024
 # GDAL block cache while reading scenes, MiB. GDAL's default (5 % of RAM) lets memory grow
 # with the scene up to that cap; 256 MiB still holds the blocks that overlapping tiles
 # read twice (one band of blocks across scenes up to ~150k pixels wide).
@@ -139,46 +142,70 @@ class ValidityMap:
     """A decimated map of where a scene holds data; conservative (any valid pixel counts).
 
     Attributes:
-        cells: (rows, cols) bool, True where the cell contains at least one valid pixel.
-        scene_hw: ``(height, width)`` of the scene in pixels.
+        cells: (R, C) bool, True where the cell contains at least one valid pixel.
+        row_edges: (R + 1,) scene rows where the cells start and end (0 ... height).
+        col_edges: (C + 1,) scene columns likewise.
     """
 
     cells: np.ndarray
-    scene_hw: tuple[int, int]
+    row_edges: np.ndarray
+    col_edges: np.ndarray
 
     def any_valid(self, window: Window) -> bool:
-        """True unless every cell that touches ``window`` is entirely nodata."""
-        rows, cols = self.cells.shape
-        height, width = self.scene_hw
-        r0 = window.row_off * rows // height
-        r1 = -(-window.row_end * rows // height)  # ceiling division
-        c0 = window.col_off * cols // width
-        c1 = -(-window.col_end * cols // width)
+        """True unless every cell touching ``window`` is empty.
+
+        With a scale that is not a whole number, GDAL counts a pixel cut by a cell border
+        in both cells, so the cells holding the window's first and last pixels suffice.
+        """
+        r0, r1 = _cell_range(self.row_edges, window.row_off, window.row_end)
+        c0, c1 = _cell_range(self.col_edges, window.col_off, window.col_end)
         return bool(self.cells[r0:r1, c0:c1].any())
 
 
-def scan_validity(ds: Any, scene: SceneInfo, cell_px: int) -> ValidityMap | None:
-    """Read the scene's validity mask at low resolution (None: every pixel is valid).
+def _cell_range(edges: np.ndarray, start: int, end: int) -> tuple[int, int]:
+    first = int(np.searchsorted(edges, start, side="right")) - 1
+    last = int(np.searchsorted(edges, end - 1, side="right")) - 1
+    return max(first, 0), last + 1
 
-    GDAL's ``average`` resampling of a mask marks a cell valid as soon as one of its pixels
-    is, so a tile is skipped only when it is truly empty. The read costs a fraction of a
-    full pass and is served from overviews when the file has them.
+
+def scan_validity(
+    ds: Any, scene: SceneInfo, bands: tuple[int, ...], cell_px: int
+) -> ValidityMap | None:
+    """Read where the scene holds data, at low resolution (None: every pixel is valid).
+
+    A pixel is valid when any of ``bands`` holds data there (nodata value, internal mask or
+    alpha band). GDAL's ``average`` resampling of a mask marks a cell valid as soon as one
+    of its pixels is, so a tile is skipped only when it is empty. The read goes by bands of
+    rows, so every block is decoded once however many bands are checked; it is served from
+    overviews when the file has them (then it costs next to nothing).
 
     Args:
         ds: an open rasterio dataset of ``scene``.
         scene: its description.
-        cell_px: target cell edge in scene pixels (e.g. a tenth of a tile).
+        bands: the 1-based bands the model reads.
+        cell_px: target cell edge in scene pixels (e.g. an eighth of a tile).
     """
     if not scene.has_mask:
         return None
-    rows = _cells(scene.height, cell_px)
-    cols = _cells(scene.width, cell_px)
-    mask = ds.dataset_mask(out_shape=(rows, cols), resampling=Resampling.average)
-    return ValidityMap(np.asarray(mask) > 0, (scene.height, scene.width))
-
-
-def _cells(length: int, cell_px: int) -> int:
-    return int(min(length, _MASK_MAX_SIDE, max(1, -(-length // max(cell_px, 1)))))
+    flags = [ds.mask_flag_enums[b - 1] for b in bands]
+    shared = all(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in flags)
+    read = list(bands[:1] if shared else bands)  # one shared mask: read it once
+    height, width = scene.height, scene.width
+    cell = max(cell_px, 1, -(-max(height, width) // _MASK_MAX_SIDE))
+    cols = -(-width // cell)
+    band_h = cell * max(1, _SCAN_ROWS // cell)
+    cells, row_edges = [], [0.0]
+    for r0 in range(0, height, band_h):
+        h = min(band_h, height - r0)
+        n = -(-h // cell)
+        window = RioWindow(0, r0, width, h)
+        mask = ds.read_masks(
+            read, window=window, out_shape=(len(read), n, cols), resampling=Resampling.average
+        )
+        cells.append(np.asarray(mask).max(axis=0) > 0)
+        row_edges.extend(r0 + (i + 1) * h / n for i in range(n))
+    col_edges = np.arange(cols + 1) * (width / cols)
+    return ValidityMap(np.concatenate(cells), np.asarray(row_edges), col_edges)
 
 
 @dataclass(frozen=True)

@@ -102,10 +102,10 @@ def test_single_band_scene_for_a_three_band_model(tmp_path):
 
 
 # --- validity ----------------------------------------------------------------------------
-def scan(path, cell_px=8):
+def scan(path, cell_px=8, bands=(1, 2, 3)):
     info = read_scene_info(path)
     with open_dataset(path) as ds:
-        return scan_validity(ds, info, cell_px)
+        return scan_validity(ds, info, bands, cell_px)
 
 
 def test_scene_without_nodata_needs_no_scan(tmp_path):
@@ -123,6 +123,33 @@ def test_a_single_valid_pixel_keeps_its_tile(tmp_path):
     vm = scan(write(tmp_path / "a.tif", data, nodata=0), cell_px=64)
     valid = [w for w in tile_grid(256, 256, 64, 0) if vm.any_valid(w)]
     assert valid == [Window(0, 192, 64, 64)]
+
+
+@pytest.mark.parametrize(("seed", "height", "width"), [(0, 203, 317), (1, 1100, 97), (2, 64, 2051)])
+def test_no_tile_with_a_valid_pixel_is_ever_skipped(tmp_path, seed, height, width):
+    rng = np.random.default_rng(seed)
+    data = np.zeros((2, height, width), np.uint16)
+    rows, cols = rng.integers(0, height, 25), rng.integers(0, width, 25)
+    data[rng.integers(0, 2, 25), rows, cols] = 7  # single pixels, in one band or the other
+    path = write(tmp_path / "dots.tif", data, nodata=0)
+    valid = (data > 0).any(axis=0)
+    for cell in (1, 5, 16, 64):
+        vm = scan(path, cell_px=cell, bands=(1, 2))
+        for size in (16, 40, 128):
+            for w in tile_grid(height, width, size, size // 4):
+                if valid[w.row_off : w.row_end, w.col_off : w.col_end].any():
+                    assert vm.any_valid(w), (cell, size, w)
+    # and empty tiles far from any data are skipped
+    far = scan(
+        write(
+            tmp_path / "corner.tif",
+            np.pad(np.ones((1, 4, 4), np.uint8), ((0, 0), (0, 252), (0, 252))),
+            nodata=0,
+        ),
+        cell_px=16,
+        bands=(1,),
+    )
+    assert not far.any_valid(Window(128, 128, 64, 64))
 
 
 def test_nodata_band_values_are_not_invalid_pixels(tmp_path):
