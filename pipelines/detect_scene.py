@@ -41,8 +41,8 @@ from rsdet.io.raster import (
     read_scene_info,
     read_window,
     reading_env,
-    scan_validity,
 )
+from rsdet.io.validity import scan_validity
 from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
 from rsdet.merge import MergeConfig, edge_fragments, merge_detections, shift_to_scene
 from rsdet.structures import Detections

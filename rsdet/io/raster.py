@@ -2,8 +2,8 @@
 
 Everything here reads through rasterio *windows*, so it works on any GDAL path (a local
 GeoTIFF, a VRT, a ``/vsicurl/`` COG) and never holds more than one window of a scene in
-memory. Whole-scene questions (which tiles hold data, the percentile stretch) are answered
-from decimated reads, which GDAL serves from overviews when the file has them.
+memory. The percentile stretch is measured from a decimated read, which GDAL serves from
+overviews when the file has them. Which tiles hold data: :mod:`rsdet.io.validity`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,12 @@ __all__ = [
     "Radiometry",
     "SceneInfo",
     "SceneWarning",
-    "ValidityMap",
     "check_bands",
     "open_dataset",
     "percentile_radiometry",
     "read_scene_info",
     "read_window",
     "reading_env",
-    "scan_validity",
 ]
 
 # A scene without a geotransform is written in the frame QGIS draws such rasters in:
@@ -46,11 +44,6 @@ __all__ = [
 UNREFERENCED_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 # Longest side of the decimated read used for the percentile stretch, pixels.
 _STATS_SIDE = 1024
-# Longest side of the decimated validity mask, cells.
-_MASK_MAX_SIDE = 4096
-# Scene rows per validity read: a band of blocks that stays in the block cache while each
-# band's mask is read, so pixel-interleaved blocks are decoded once, not once per band.
-_SCAN_ROWS = 1024
 # GDAL block cache while reading scenes, MiB. GDAL's default (5 % of RAM) lets memory grow
 # with the scene up to that cap; 256 MiB still holds the blocks that overlapping tiles
 # read twice (one band of blocks across scenes up to ~150k pixels wide).
@@ -135,77 +128,6 @@ def check_bands(scene: SceneInfo, bands: tuple[int, ...]) -> None:
             f"{scene.path}: has {have} but the model reads bands {listed} "
             "(choose others with --bands)"
         )
-
-
-@dataclass(frozen=True)
-class ValidityMap:
-    """A decimated map of where a scene holds data; conservative (any valid pixel counts).
-
-    Attributes:
-        cells: (R, C) bool, True where the cell contains at least one valid pixel.
-        row_edges: (R + 1,) scene rows where the cells start and end (0 ... height).
-        col_edges: (C + 1,) scene columns likewise.
-    """
-
-    cells: np.ndarray
-    row_edges: np.ndarray
-    col_edges: np.ndarray
-
-    def any_valid(self, window: Window) -> bool:
-        """True unless every cell touching ``window`` is empty.
-
-        With a scale that is not a whole number, GDAL counts a pixel cut by a cell border
-        in both cells, so the cells holding the window's first and last pixels suffice.
-        """
-        r0, r1 = _cell_range(self.row_edges, window.row_off, window.row_end)
-        c0, c1 = _cell_range(self.col_edges, window.col_off, window.col_end)
-        return bool(self.cells[r0:r1, c0:c1].any())
-
-
-def _cell_range(edges: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    first = int(np.searchsorted(edges, start, side="right")) - 1
-    last = int(np.searchsorted(edges, end - 1, side="right")) - 1
-    return max(first, 0), last + 1
-
-
-def scan_validity(
-    ds: Any, scene: SceneInfo, bands: tuple[int, ...], cell_px: int
-) -> ValidityMap | None:
-    """Read where the scene holds data, at low resolution (None: every pixel is valid).
-
-    A pixel is valid when any of ``bands`` holds data there (nodata value, internal mask or
-    alpha band). GDAL's ``average`` resampling of a mask marks a cell valid as soon as one
-    of its pixels is, so a tile is skipped only when it is empty. The read goes by bands of
-    rows, so every block is decoded once however many bands are checked; it is served from
-    overviews when the file has them (then it costs next to nothing).
-
-    Args:
-        ds: an open rasterio dataset of ``scene``.
-        scene: its description.
-        bands: the 1-based bands the model reads.
-        cell_px: target cell edge in scene pixels (e.g. an eighth of a tile).
-    """
-    if not scene.has_mask:
-        return None
-    flags = [ds.mask_flag_enums[b - 1] for b in bands]
-    shared = all(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in flags)
-    read = list(bands[:1] if shared else bands)  # one shared mask: read it once
-    height, width = scene.height, scene.width
-    cell = max(cell_px, 1, -(-max(height, width) // _MASK_MAX_SIDE))
-    cols = -(-width // cell)
-    band_h = cell * max(1, _SCAN_ROWS // cell)
-    cells, row_edges = [], [0.0]
-    for r0 in range(0, height, band_h):
-        h = min(band_h, height - r0)
-        n = -(-h // cell)
-        window = RioWindow(0, r0, width, h)
-        mask = ds.read_masks(
-            read, window=window, out_shape=(len(read), n, cols), resampling=Resampling.average
-        )
-        cells.append(np.asarray(mask).max(axis=0) > 0)
-        row_edges.extend(r0 + (i + 1) * h / n for i in range(n))
-    col_edges = np.arange(cols + 1) * (width / cols)
-    return ValidityMap(np.concatenate(cells), np.asarray(row_edges), col_edges)
 
 
 @dataclass(frozen=True)
