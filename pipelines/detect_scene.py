@@ -85,7 +85,16 @@ class DetectOptions:
 
 @dataclass
 class SceneSummary:
-    """What happened to one scene (tiles counted at the scene's own grid)."""
+    """What happened to one scene.
+
+    Attributes:
+        path: the scene.
+        tiles, skipped: tiles in its grid, and those skipped for holding no data.
+        detections: boxes the model returned (all tiles, before the cross-tile merge).
+        objects: features written for the scene (after the merge).
+        gsd_m: the scene's pixel size along x in metres (None without a CRS).
+        resampled: windows were resampled to the model's GSD.
+    """
 
     path: str
     tiles: int = 0
