@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from rich.progress import Progress, TextColumn
 from rsdet.pipelines.detect_models import ModelRunner, load_runner
+from rsdet.pipelines.detect_plan import TilePlan, batch_reader, plan_tiles
 from rsdet.pipelines.progress import make_progress
 
 from rsdet.errors import InputError
@@ -39,19 +39,13 @@ from rsdet.io.raster import (
     check_bands,
     open_dataset,
     read_scene_info,
-    read_window,
     reading_env,
 )
-from rsdet.io.validity import scan_validity
 from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
 from rsdet.merge import MergeConfig, edge_fragments, merge_detections, shift_to_scene
 from rsdet.structures import Detections
-from rsdet.tiling import Window, tile_grid
 
 __all__ = ["DetectOptions", "RunSummary", "SceneSummary", "detect_scene", "detect_to_file"]
-
-# Resample to the model's GSD only when the scene's differs by more than this fraction.
-GSD_TOLERANCE = 0.10
 
 
 @dataclass(frozen=True)
@@ -121,14 +115,6 @@ class RunSummary:
 
 
 # --- one scene ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _TilePlan:
-    windows: list[Window]  # every tile of the grid, scene pixels
-    valid: list[int]  # indices of the tiles that hold data
-    out_hw: tuple[int, int]  # (height, width) of the image the model sees per tile
-    scale: tuple[float, float]  # (sx, sy) scene pixels per model pixel
-
-
 def _tiling(runner: ModelRunner, opts: DetectOptions) -> tuple[int, int]:
     """``(tile_size, overlap)`` of a run, checked (before any work starts)."""
     tile = opts.tile_size or runner.tile_size
@@ -150,41 +136,6 @@ def _check_run(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOpti
         check_bands(info, opts.bands or runner.default_bands(info.count))
 
 
-def _plan_tiles(
-    ds: Any, scene: SceneInfo, bands: tuple[int, ...], runner: ModelRunner, opts: DetectOptions
-) -> _TilePlan:
-    tile, overlap = _tiling(runner, opts)
-    fy, fx = _resample_factors(scene, runner.gsd_m, opts.resample)
-    size_hw = (max(1, round(tile / fy)), max(1, round(tile / fx)))
-    over_hw = (min(round(overlap / fy), size_hw[0] - 1), min(round(overlap / fx), size_hw[1] - 1))
-    windows = tile_grid(scene.height, scene.width, size_hw, over_hw)
-    h, w = windows[0].height, windows[0].width
-    out_hw = (max(1, round(h * fy)), max(1, round(w * fx)))
-    validity = scan_validity(ds, scene, bands, cell_px=max(1, min(size_hw) // 8))
-    valid = [i for i, win in enumerate(windows) if validity is None or validity.any_valid(win)]
-    return _TilePlan(windows, valid, out_hw, (w / out_hw[1], h / out_hw[0]))
-
-
-def _resample_factors(
-    scene: SceneInfo, model_gsd: float | None, enabled: bool
-) -> tuple[float, float]:
-    """``(fy, fx)``: model pixels per scene pixel, or ``(1, 1)`` to keep the scene's grid."""
-    if model_gsd is None or not enabled:
-        return 1.0, 1.0
-    if scene.pixel_size_m is None:
-        warnings.warn(
-            f"{scene.path}: no CRS, so its GSD is unknown; "
-            f"using it as is (the model expects {model_gsd:g} m)",
-            SceneWarning,
-            stacklevel=3,
-        )
-        return 1.0, 1.0
-    gx, gy = scene.pixel_size_m
-    if max(abs(gx / model_gsd - 1), abs(gy / model_gsd - 1)) <= GSD_TOLERANCE:
-        return 1.0, 1.0
-    return gy / model_gsd, gx / model_gsd
-
-
 def _scene_detections(
     index: int,
     scene: SceneInfo,
@@ -197,7 +148,8 @@ def _scene_detections(
     bands = opts.bands or runner.default_bands(scene.count)
     check_bands(scene, bands)
     with open_dataset(scene.path) as ds:
-        plan = _plan_tiles(ds, scene, bands, runner, opts)
+        tile, overlap = _tiling(runner, opts)
+        plan = plan_tiles(ds, scene, bands, (tile, overlap), runner.gsd_m, opts.resample)
         prepare = runner.prepare(ds, scene, bands)
     summary = SceneSummary(scene.path, len(plan.windows), len(plan.windows) - len(plan.valid))
     summary.resampled = plan.scale != (1.0, 1.0)
@@ -216,7 +168,7 @@ def _scene_detections(
         objects=found,
         rate="-",
     )
-    reader = _batch_reader(scene, bands, plan, batches, prepare, runner)
+    reader = batch_reader(scene, bands, plan, batches, prepare, runner.collate)
     started, tiles_done, score_thr = time.perf_counter(), 0, _score_thr(runner, opts)
     with Prefetcher(reader, todo, opts.prefetch) as stream:
         for b, batch in zip(todo, stream, strict=True):
@@ -231,34 +183,6 @@ def _scene_detections(
     return dets, fragment, summary
 
 
-def _batch_reader(
-    scene: SceneInfo,
-    bands: tuple[int, ...],
-    plan: _TilePlan,
-    batches: list[list[int]],
-    prepare: Callable[[np.ndarray, np.ndarray | None], Any],
-    runner: ModelRunner,
-) -> Callable[[], Any]:
-    """The reader thread's worker: its own dataset handle, one model-ready batch per call."""
-
-    @contextmanager
-    def open_worker() -> Iterator[Callable[[int], Any]]:
-        with reading_env(), open_dataset(scene.path) as ds:
-
-            def read_batch(b: int) -> Any:
-                images = []
-                for t in batches[b]:
-                    raw, valid = read_window(
-                        ds, plan.windows[t], bands, plan.out_hw, scene.has_mask
-                    )
-                    images.append(prepare(raw, valid))
-                return runner.collate(images)
-
-            yield read_batch
-
-    return open_worker
-
-
 def _score_thr(runner: ModelRunner, opts: DetectOptions) -> float:
     return runner.score_thr if opts.score_thr is None else opts.score_thr
 
@@ -268,7 +192,7 @@ def _record(
     batch: int,
     tiles: list[int],
     dets_per_tile: list[Detections],
-    plan: _TilePlan,
+    plan: TilePlan,
     scene: SceneInfo,
     opts: DetectOptions,
 ) -> JournalRecord:
