@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from rsdet.models.pfdh import ASFF, ProgressiveFusion, Resample
+
+
+def _pyramid(channels, finest=8, batch=1):
+    return [
+        torch.randn(batch, c, finest // 2**i, finest // 2**i, requires_grad=True)
+        for i, c in enumerate(channels)
+    ]
+
+
+def test_asff_weights_are_a_per_pixel_softmax_over_inputs():
+    fuse = ASFF(6, n=3)
+    xs = [torch.randn(2, 6, 5, 7) for _ in range(3)]
+    w = fuse.weights(xs)
+    assert w.shape == (2, 3, 5, 7)
+    assert torch.allclose(w.sum(dim=1), torch.ones(2, 5, 7))
+    assert fuse(xs).shape == (2, 6, 5, 7)
+
+
+def test_resample_up_down_and_identity():
+    x = torch.randn(1, 8, 8, 8)
+    assert Resample(8, 4, shift=2)(torch.randn(1, 8, 2, 2), (8, 8)).shape == (1, 4, 8, 8)
+    down = Resample(8, 16, shift=-3).eval()  # 8x8 conv, stride 8
+    assert down(x, (1, 1)).shape == (1, 16, 1, 1)
+    assert down.conv[0].kernel_size == (8, 8) and down.conv[0].stride == (8, 8)
+    assert Resample(8, 8, shift=0)(x, (8, 8)) is x
+    with pytest.raises(ValueError):
+        Resample(8, 4, shift=0)
+
+
+@pytest.mark.parametrize("channels", [[8, 16], [8, 16, 24], [8, 16, 24, 32]])
+def test_progressive_fusion_keeps_shapes_down_to_1x1(channels):
+    neck = ProgressiveFusion(channels, depth=1)
+    feats = _pyramid(channels, batch=2)  # finest 8x8, coarsest 1x1 for four levels
+    outs = neck(feats)
+    assert [o.shape for o in outs] == [f.shape for f in feats]
+    assert neck.stage_sizes == list(range(2, len(channels) + 1))
+
+
+def test_coarsest_level_joins_in_the_last_stage_only():
+    channels = [8, 16, 24, 32]
+    neck = ProgressiveFusion(channels).eval()
+    feats = _pyramid(channels, finest=16)
+    x = [r(f) for r, f in zip(neck.reduce, feats, strict=True)]
+    x[:2] = neck.stages[0](x[:2])
+    x[:3] = neck.stages[1](x[:3])
+    x[0].sum().backward(retain_graph=True)
+    assert feats[2].grad.abs().sum() > 0 and feats[3].grad is None
+    outs = neck(feats)
+    outs[0].sum().backward()
+    assert feats[3].grad.abs().sum() > 0  # after the last stage every level reaches stride 4
+
+
+def test_progressive_fusion_needs_two_levels():
+    with pytest.raises(ValueError):
+        ProgressiveFusion([8])
