@@ -1,0 +1,120 @@
+"""``rsdet info MODEL``: what a model is, what it expects, what it costs and where it came from."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rsdet.cli._common import print_json, user_errors
+
+
+def info(
+    model: Annotated[
+        str, typer.Argument(help="Checkpoint file (.pt) or packaged model name ('default').")
+    ],
+    size: Annotated[
+        int,
+        typer.Option(min=32, help="Square input edge, pixels, at which FLOPs are counted."),
+    ] = 1024,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")
+    ] = False,
+) -> None:
+    """Show a model's parameters, FLOPs, classes, input spec, box type and provenance."""
+    with user_errors():
+        summary = _summarize(model, size)
+        if as_json:
+            print_json(json.dumps(summary, indent=2, default=str))
+        else:
+            typer.echo(_format(summary))
+
+
+def _summarize(model: str, size: int) -> dict[str, Any]:
+    """Everything ``rsdet info`` reports, as plain data."""
+    from rsdet.config import ConfigError, to_dict
+    from rsdet.models.checkpoint import CheckpointError, read_checkpoint
+    from rsdet.models.flops import count_flops, count_parameters
+    from rsdet.models.zoo import build_network, resolve_model_path
+
+    path = resolve_model_path(model)
+    ckpt = read_checkpoint(path)
+    spec = ckpt.spec
+    try:
+        network = build_network(spec.arch, ckpt.arch_config)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: invalid architecture config ({err})") from err
+    deploy = getattr(network, "deploy", None)
+    if callable(deploy):
+        deploy()  # checkpoints hold the deployed network (training-only branches dropped)
+    try:
+        network.load_state_dict(ckpt.state_dict)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit the architecture ({first})") from err
+    flops = count_flops(network, size, size, spec.input.num_channels)
+    return {
+        "path": str(path),
+        "arch": spec.arch,
+        "description": spec.description,
+        "parameters": count_parameters(network),
+        "flops": flops,
+        "flops_input": [size, size],
+        "flops_convention": "2 x multiply-adds of convolutions and matrix products",
+        "classes": list(spec.classes),
+        "box_type": spec.box_type,
+        "input": to_dict(spec.input),
+        "tile_size": spec.tile_size,
+        "overlap": spec.overlap,
+        "postprocess": {
+            "score_thr": spec.score_thr,
+            "iou_thr": spec.iou_thr,
+            "max_det": spec.max_det,
+        },
+        "arch_config": ckpt.arch_config,
+        "provenance": ckpt.provenance,
+    }
+
+
+def _format(s: dict[str, Any]) -> str:
+    """Human-readable summary, one fact per line."""
+    inp = s["input"]
+    if inp["scaling"] == "fixed":
+        scaling = f"fixed range {_nums(inp['low'])} .. {_nums(inp['high'])}"
+    else:
+        scaling = f"percentile stretch {_nums(inp['percentiles'])} % per scene"
+    gsd = "any" if inp["gsd_m"] is None else f"{inp['gsd_m']:g} m"
+    post = s["postprocess"]
+    lines = [
+        f"Model        {s['path']}",
+        f"Architecture {s['arch']}  {_items(s['arch_config'])}",
+        f"Description  {s['description'] or '-'}",
+        f"Parameters   {s['parameters'] / 1e6:.2f} M ({s['parameters']:,})",
+        f"FLOPs        {s['flops'] / 1e9:.2f} G at {s['flops_input'][0]} x {s['flops_input'][1]}"
+        f" px ({s['flops_convention']})",
+        f"Classes      {len(s['classes'])}: {', '.join(s['classes'])}",
+        f"Boxes        {s['box_type']}",
+        f"Input        bands {_nums(inp['bands'])}; {scaling}; mean {_nums(inp['mean'])};"
+        f" std {_nums(inp['std'])}; GSD {gsd}",
+        f"Tiles        {s['tile_size']} px, overlap {s['overlap']} px",
+        f"Postprocess  score >= {post['score_thr']:g}, NMS IoU {post['iou_thr']:g},"
+        f" at most {post['max_det']} per tile",
+    ]
+    prov = s["provenance"]
+    for key in ("recipe", "data", "epochs", "metrics", "command"):
+        if key in prov:
+            value = prov[key]
+            lines.append(
+                f"{key.capitalize():12s} {_items(value) if isinstance(value, dict) else value}"
+            )
+    return "\n".join(lines)
+
+
+def _nums(values: Any) -> str:
+    """``1, 2, 3`` for a list of numbers."""
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def _items(d: dict[str, Any]) -> str:
+    """``key=value key=value`` for a flat mapping (floats shortened)."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())

@@ -1,0 +1,35 @@
+import torch
+from torch import nn
+
+from rsdet.models.flops import count_flops, count_parameters
+
+
+class _Padded(nn.Conv2d):
+    size_divisor = 8
+
+
+def test_conv_flops_by_hand():
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    # 2 x (8 outputs x 3 x 3 x 3 weights) per pixel x 10 x 10 pixels.
+    assert count_flops(conv, 10, 10, 3) == 2 * 8 * 27 * 100
+
+
+def test_input_is_padded_to_the_size_divisor():
+    conv = _Padded(3, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, 10, 10, 3) == 2 * 8 * 27 * 16 * 16
+
+
+def test_training_mode_is_restored():
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2)).train()
+    count_flops(net, 4, 4, 1)
+    assert net.training
+    net.eval()
+    count_flops(net, 4, 4, 1)
+    assert not net.training
+
+
+def test_parameters_by_hand():
+    assert count_parameters(nn.Conv2d(3, 8, 3)) == 8 * 27 + 8
+    assert count_parameters(nn.BatchNorm2d(4)) == 8  # weight and bias; running stats excluded
+    assert count_parameters(nn.Sequential()) == 0
+    assert torch.is_grad_enabled()
