@@ -239,6 +239,9 @@ class _Canvas:
         # Sun low in the south-east, shadows towards the upper left, as in the NEON imagery.
         a = math.radians(rng.uniform(200.0, 240.0))
         self.shadow = np.array([math.cos(a), math.sin(a)])
+        # Relief displacement: tall crowns lean away from the camera's nadir, one way per scene.
+        b = rng.uniform(0, 2 * math.pi)
+        self.lean = np.array([math.cos(b), math.sin(b)])
 
     def m(self, metres: float) -> float:
         """Metres to pixels."""
@@ -432,13 +435,15 @@ def _mix(a: _Rgb, b: _Rgb, t: np.ndarray) -> np.ndarray:
 
 
 def _grass(cv: _Canvas) -> None:
-    """Meadow: green and dry grass, bare soil, tufts and speckle (the NEON Yellowstone look)."""
+    """Meadow: grass, dry patches, bare soil, sagebrush speckle (the NEON Yellowstone look)."""
     h, w, rng = cv.h, cv.w, cv.rng
-    dry = _noise(rng, h, w, cv.m(30), 4) + 0.45 + 0.5 * _noise(rng, h, w, cv.m(1.5), 2)
-    ground = _mix((112, 146, 80), (178, 182, 132), dry)
+    dry = _noise(rng, h, w, cv.m(30), 4) + 0.5 + 0.5 * _noise(rng, h, w, cv.m(1.5), 2)
+    ground = _mix((122, 146, 88), (176, 178, 136), dry)
     soil = _noise(rng, h, w, cv.m(12), 3)
     bare = _mix((150, 140, 108), (190, 180, 146), soil + 0.3 * _noise(rng, h, w, 2.0, 1))
     ground = _mix((0, 0, 0), (1, 1, 1), (soil - 0.42) * 8) * (bare - ground) + ground
+    sage = _noise(rng, h, w, cv.m(0.35), 1)  # knee-high grey shrubs, a few pixels across
+    ground = _mix((0, 0, 0), (1, 1, 1), (sage - 0.55) * 4) * ((170, 176, 152) - ground) + ground
     tufts = _noise(rng, h, w, cv.m(0.5), 2) + 0.6 * rng.normal(0, 1, (h, w)).astype(np.float32)
     cv.img[:] = ground * (1 + 0.14 * tufts)[..., None]
 
@@ -472,6 +477,9 @@ def _tree(
     """Reserve a conifer crown of radius ``r`` px: (outline, shadow parts, ident), or None."""
     rng = cv.rng
     outline = _blob(cx, cy, r, rng, 0.16)
+    # Seen off-nadir, a tall crown is drawn out along the lean direction.
+    stretch = rng.uniform(0.0, 0.35) * np.outer(cv.lean, cv.lean)
+    outline = (outline - (cx, cy)) @ (np.eye(2) + stretch) + (cx, cy)
     core = (outline - (cx, cy)) * 0.75 + (cx, cy)  # neighbouring crowns may touch and overlap
     if not cv.fits(core, ground=True):
         return None
@@ -502,12 +510,24 @@ def _crown(cv: _Canvas, outline: np.ndarray, ident: int) -> None:
     # Whorls of branches radiate from the leader: spokes that wobble with the radius.
     spokes = np.sin(rng.integers(6, 12) * np.arctan2(v, u) + 4 * d + rng.uniform(0, 6.3))
     clumps = _noise(rng, y1 - y0, x1 - x0, max(r / 5, 1.5), 2)
-    speck = rng.normal(0, 1, clumps.shape).astype(np.float32)
-    shade = lit * (0.8 + 0.2 * spokes * np.clip(d, 0, 1)) + 0.45 * clumps + 0.18 * speck
+    # Needle texture smeared along the lean, as orthophotos smear tall trees.
+    streak = _streaks(rng.normal(0, 1, clumps.shape).astype(np.float32), cv.lean, r * 0.5)
+    shade = lit * (0.8 + 0.2 * spokes * np.clip(d, 0, 1)) + 0.45 * clumps + 0.5 * streak
     shade -= 0.3 * np.clip(d - 0.7, 0, 1) / 0.3  # gaps between the outer branches
     tone = rng.uniform(-15, 15)
-    rgb = _mix((28, 42, 30), (172 + tone, 178 + tone, 108 + tone / 2), shade)
+    rgb = _mix((30, 44, 32), (188 + tone, 192 + tone, 116 + tone / 2), shade)
     cv.paint(outline, rgb, ident=ident)
+
+
+def _streaks(noise: np.ndarray, direction: np.ndarray, length: float) -> np.ndarray:
+    """``noise`` averaged along a line of ``length`` pixels in ``direction`` (motion blur)."""
+    k = max(3, int(length) | 1)
+    kernel = np.zeros((k, k), np.float32)
+    half = (k - 1) / 2
+    for t in np.linspace(-half, half, 2 * k):
+        kernel[round(half + t * direction[1]), round(half + t * direction[0])] = 1.0
+    out: np.ndarray = cv2.filter2D(noise, -1, kernel / kernel.sum()) * math.sqrt(k / 2)
+    return out
 
 
 def _forest(cv: _Canvas, region: _Region | None, density: float, radius_m: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -46,7 +47,10 @@ def setup_distributed(device: torch.device) -> Distributed:
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Rank 0 validates alone while the others wait at a barrier: allow for long
+        # validation sets (the default timeout of 10-30 minutes would kill the job).
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(hours=4))
     return Distributed(dist.get_rank(), world, device)
 
 
