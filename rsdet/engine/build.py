@@ -37,16 +37,23 @@ def build_training_network(
 
     Raises:
         ConfigError: unknown architecture, or a config key the architecture rejects.
+        RsdetError: pretrained weights named in the config cannot be read.
     """
     from rsdet.models.zoo import build_network
 
     config = arch_config(model, classes)
     try:
-        return build_network(model.arch, config), config
+        network = build_network(model.arch, config)
     except ConfigError as err:
         raise ConfigError(f"model.config: {err}") from None
     except TypeError as err:  # a builder that takes keyword arguments
         raise ConfigError(f"model.config: {err}") from None
+    # Pretrained weights named in the config (DCFL's ImageNet backbone file) are read here,
+    # for training only: the model zoo never reads them, as checkpoints carry every weight.
+    load_pretrained = getattr(network, "load_pretrained", None)
+    if callable(load_pretrained):
+        load_pretrained()
+    return network, config
 
 
 def model_spec(model: ModelRecipe, classes: tuple[str, ...]) -> ModelSpec:
