@@ -121,11 +121,10 @@ def train(
                     s.save("last.pt", True, metrics)
                     raise KeyboardInterrupt
             pos.epoch, pos.batch = epoch + 1, 0
-            if _due(pos.epoch, recipe):
-                _precise_bn(s, epoch)
-                metrics = _validate(s, rep)
-            improved = _improved(pos, metrics, recipe, s.val_data is not None)
-            row = meter.row(pos.epoch, pos.iteration) | {f"val_{k}": v for k, v in metrics.items()}
+            fresh = _evaluate(s, rep, epoch) if _due(pos.epoch, recipe) else {}
+            metrics = fresh or metrics  # checkpoints carry the latest validation
+            improved = _improved(pos, fresh, recipe, s.val_data is not None)
+            row = meter.row(pos.epoch, pos.iteration) | {f"val_{k}": v for k, v in fresh.items()}
             if s.book is not None:
                 s.book.epoch(row)
             rep.note(_summary(row))
@@ -142,6 +141,12 @@ def train(
 def _due(epoch: int, recipe: TrainRecipe) -> bool:
     """Validate every ``eval.interval`` epochs and after the last one."""
     return epoch % recipe.eval.interval == 0 or epoch == recipe.epochs
+
+
+def _evaluate(s: Session, rep: Reporter, epoch: int) -> Metrics:
+    """Precise BatchNorm statistics, then validation (when there is validation data)."""
+    _precise_bn(s, epoch)
+    return _validate(s, rep)
 
 
 def _precise_bn(s: Session, epoch: int) -> None:

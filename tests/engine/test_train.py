@@ -1,5 +1,6 @@
 """The training loop: determinism, exact resume, checkpoints that load, failure modes."""
 
+import csv
 import os
 import signal
 
@@ -75,8 +76,10 @@ def test_ctrl_c_then_resume_reaches_the_uninterrupted_weights(tmp_path, monkeypa
 
 
 def test_checkpoint_is_self_describing_and_loads_for_inference(tmp_path):
-    result = train(recipe(), tmp_path)
-    assert result.epochs == 2 and result.best_epoch is not None
+    result = train(recipe(**{"eval.interval": 2}), tmp_path)
+    assert result.epochs == 2 and result.best_epoch == 2
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert rows[0]["val_AP50"] == "" and rows[1]["val_AP50"] != ""  # validated at epoch 2 only
     assert {p.name for p in tmp_path.iterdir()} == {"last.pt", "best.pt", "metrics.csv"}
     best = read_checkpoint(tmp_path / "best.pt")
     assert best.train_state is None
