@@ -25,7 +25,7 @@ def demo(
     gsd: Annotated[
         float | None,
         typer.Option(
-            min=0.01, help="Metres per pixel [default: 0.1 trees, 0.3 vehicles, 0.5 mixed]."
+            min=0.01, help="Metres per pixel (default: 0.1 trees, 0.3 vehicles, 0.5 mixed)."
         ),
     ] = None,
     kind: Annotated[Kind, typer.Option(help="Scene content.")] = Kind.trees,

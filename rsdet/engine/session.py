@@ -122,10 +122,22 @@ def open_session(
     dataset = TileDataset(train_data.samples, recipe.data, spec.input, box_type, recipe.seed)
     sampler = WindowSampler(len(dataset), ctx.rank, ctx.world)
     s = Session(
-        recipe, run_dir, ctx, train_data, val_data, network, network, config, spec, ema,
-        build_optimizer(network, recipe.optim), torch.amp.GradScaler("cuda", enabled=amp),
-        sampler, _loader(dataset, sampler, recipe, ctx), None,
-    )  # fmt: skip
+        recipe=recipe,
+        run_dir=run_dir,
+        ctx=ctx,
+        train_data=train_data,
+        val_data=val_data,
+        network=network,
+        model=network,
+        config=config,
+        spec=spec,
+        ema=ema,
+        optimizer=build_optimizer(network, recipe.optim),
+        scaler=torch.amp.GradScaler("cuda", enabled=amp),
+        sampler=sampler,
+        loader=_loader(dataset, sampler, recipe, ctx),
+        book=None,
+    )
     if resume:
         s.pos = _restore(run_dir / "last.pt", s)
     if ctx.world > 1:
