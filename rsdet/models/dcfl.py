@@ -1,0 +1,432 @@
+"""DCFL: Dynamic Coarse-to-Fine Learning for oriented tiny objects, in plain PyTorch.
+
+Xu, Ding, Wang, Yang, Yu, Yu, Xia, "Dynamic Coarse-to-Fine Learning for Oriented Tiny Object
+Detection", CVPR 2023 (arXiv 2304.08876). A one-stage RetinaNet-O whose head carries a
+*Prior Capturing Block* (a dilated conv, then a learned DCNv2 whose offsets the cls branch
+shares) and whose labels come from the coarse-to-fine assigner of
+:mod:`rsdet.models.dcfl_assigner`, fed with *dynamic priors*: the static square priors with
+centres moved by the mean DCN offset (assignment only; boxes are decoded from static priors).
+
+Figure:  image -> ResNet (C3-C5) -> FPN (P3-P7) -> DCFL head -> {loss | decode + rotated NMS}.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from rsdet.models.backbones import BASE_DEPTHS, CSPBackbone, scaled_depth, scaled_widths
+from rsdet.models.dcfl_assigner import Assigner, C2FAssigner, ignore_inside
+from rsdet.models.dcn import ModulatedDeformConv2d
+from rsdet.models.detector import Postprocess
+from rsdet.models.fpn import FPN
+from rsdet.models.iou_assigner import MaxIoUAssigner
+from rsdet.models.losses import rotated_iou_loss, sigmoid_focal_loss
+from rsdet.models.priors import grid_points
+from rsdet.models.rbox_coder import DCFL_CODER
+from rsdet.models.resnet import ResNet
+from rsdet.structures import Detections, HBoxes, RBoxes, Targets, batched_nms
+
+__all__ = ["DCFL", "DCFLConfig", "DCFLHead", "build_dcfl"]
+
+STRIDES = (8, 16, 32, 64, 128)  # P3-P7
+
+
+@dataclass(frozen=True)
+class DCFLTestConfig:
+    """Test-time settings (DCFL's DOTA values).
+
+    Attributes:
+        nms_pre: candidates kept per pyramid level, by best class score (2000).
+        score_thr: drop (prior, class) pairs below this score (0.05).
+        iou_thr: class-aware rotated NMS threshold (0.4; DIOR-R 0.5).
+        max_per_img: detections kept per image (2000; AI-TOD-R 3000).
+    """
+
+    nms_pre: int = 2000
+    score_thr: float = 0.05
+    iou_thr: float = 0.4
+    max_per_img: int = 2000
+
+
+@dataclass(frozen=True)
+class DCFLConfig:
+    """Everything that defines a DCFL network (stored in checkpoints as ``arch_config``).
+
+    Attributes:
+        num_classes: object classes (15 for DOTA-v1.0).
+        in_channels: input bands.
+        backbone: ``"resnet50"`` (the paper), ``"resnet101"``, ``"resnet18"``/``"resnet34"``,
+            or for CPU use the YOLOv8-style CSP backbone at nano (``"csp-n"``: width 0.25,
+            depth 0.33) or small (``"csp-s"``: width 0.5) size. ``frozen_stages``,
+            ``norm_eval`` and ``backbone_weights`` concern the ResNets only.
+        backbone_weights: a torchvision-style ImageNet state-dict file, or None to train the
+            backbone from scratch. ``frozen_stages`` and ``norm_eval`` apply only with
+            weights: a random backbone must learn all its stages and BN statistics.
+        frozen_stages: backbone stages kept fixed with weights (1: stem + layer1).
+        norm_eval: keep backbone BN in eval mode with weights.
+        neck_channels: FPN width (256).
+        feat_channels: head width (256).
+        stacked_convs: head convs per branch, the two PCB layers included (4).
+        dilation: dilation of the PCB's first conv (3; 4 in the DOTA-v1.0 config).
+        prior_scale: prior side = ``prior_scale * stride`` (4: 32 px on P3 ... 512 px on P7).
+        assigner: ``"c2f"`` (DCFL) or ``"iou"`` (RetinaNet-O max-IoU, the ablation).
+        dynamic_prior: assign with offset-moved priors (DCFL) or static ones.
+        fix_offset_scale: scale the mean DCN offset by the level's stride; officially it is
+            scaled by ``(image height / 256) * 2^level``, i.e. stride / 2 at 1024 px.
+        c2f: coarse-to-fine constants and quirk flags.
+        iou: max-IoU thresholds.
+        focal_alpha, focal_gamma: focal loss (0.25, 2).
+        test: test-time settings.
+    """
+
+    num_classes: int = 15
+    in_channels: int = 3
+    backbone: Literal["resnet18", "resnet34", "resnet50", "resnet101", "csp-n", "csp-s"] = (
+        "resnet50"
+    )
+    backbone_weights: str | None = None
+    frozen_stages: int = 1
+    norm_eval: bool = True
+    neck_channels: int = 256
+    feat_channels: int = 256
+    stacked_convs: int = 4
+    dilation: int = 3
+    prior_scale: float = 4.0
+    assigner: Literal["c2f", "iou"] = "c2f"
+    dynamic_prior: bool = True
+    fix_offset_scale: bool = False
+    c2f: C2FAssigner = field(default_factory=C2FAssigner)
+    iou: MaxIoUAssigner = field(default_factory=MaxIoUAssigner)
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    test: DCFLTestConfig = field(default_factory=DCFLTestConfig)
+
+
+class DCFLHead(nn.Module):
+    """Shared head over P3-P7: per branch ``stacked_convs - 2`` conv+ReLU, then the PCB.
+
+    The PCB is a dilated 3x3 conv (official: an mmcv DeformConv2d with constant offsets
+    ``(d - 1) p_k``, which samples integer positions and is therefore exactly this conv) and a
+    DCNv2; the reg branch's DCN predicts offsets and mask, the cls branch's DCN reuses them.
+    Neither PCB layer has a bias or an activation (as in the official head).
+
+    Output per level: cls logits (B, C, H, W), deltas (B, 5, H, W), offsets (B, 18, H, W) in
+    feature pixels ``[dy_0, dx_0, ..., dy_8, dx_8]``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 256,
+        feat_channels: int = 256,
+        stacked_convs: int = 4,
+        dilation: int = 3,
+    ) -> None:
+        super().__init__()
+        if stacked_convs < 2:
+            raise ValueError("stacked_convs counts the two PCB layers and must be >= 2")
+
+        def tower() -> nn.Sequential:
+            layers: list[nn.Module] = []
+            for i in range(stacked_convs - 2):
+                layers += [
+                    nn.Conv2d(in_channels if i == 0 else feat_channels, feat_channels, 3, 1, 1)
+                ]
+                layers += [nn.ReLU(inplace=True)]
+            return nn.Sequential(*layers)
+
+        c_pcb = feat_channels if stacked_convs > 2 else in_channels
+        self.cls_convs, self.reg_convs = tower(), tower()
+        self.cls_dilated = nn.Conv2d(c_pcb, feat_channels, 3, 1, dilation, dilation, bias=False)
+        self.reg_dilated = nn.Conv2d(c_pcb, feat_channels, 3, 1, dilation, dilation, bias=False)
+        self.reg_offset = nn.Conv2d(feat_channels, 27, 3, 1, 1)  # 9 dy/dx pairs + 9 mask logits
+        self.cls_dcn = ModulatedDeformConv2d(feat_channels, feat_channels)
+        self.reg_dcn = ModulatedDeformConv2d(feat_channels, feat_channels)
+        self.cls_out = nn.Conv2d(feat_channels, num_classes, 3, 1, 1)
+        self.reg_out = nn.Conv2d(feat_channels, 5, 3, 1, 1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Init as mmcv: N(0, 0.01) convs; prior prob 0.01 for the classifier; kaiming PCB."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        if self.cls_out.bias is not None:  # prior probability 0.01 (focal loss paper)
+            nn.init.constant_(self.cls_out.bias, -math.log((1 - 0.01) / 0.01))
+        for conv in (self.cls_dilated, self.reg_dilated):  # official DeformConv2d init
+            nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")
+
+    def forward_level(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, 256, H, W) -> cls (B, C, H, W), deltas (B, 5, H, W), offsets (B, 18, H, W)."""
+        cls = self.cls_dilated(self.cls_convs(x))
+        reg = self.reg_dilated(self.reg_convs(x))
+        o1, o2, m = self.reg_offset(reg).chunk(3, dim=1)  # (B, 27, H, W) -> 3 x (B, 9, H, W)
+        offset, mask = torch.cat([o1, o2], dim=1), m.sigmoid()  # (B, 18, H, W), (B, 9, H, W)
+        cls = self.cls_dcn(cls, offset, mask)  # "Align": the cls branch samples where reg does
+        reg = self.reg_dcn(reg, offset, mask)
+        return self.cls_out(cls), self.reg_out(reg), offset
+
+    def forward(self, feats: list[Tensor]) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """P3-P7 -> per-level lists of cls logits, deltas and offsets."""
+        outs = [self.forward_level(f) for f in feats]
+        return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
+
+
+class DCFL(nn.Module):
+    """DCFL detector (Xu et al., CVPR 2023) following rsdet's network contract.
+
+    Input: (B, C, H, W) standardised images, H and W multiples of :attr:`size_divisor`.
+    Train mode with ``targets`` (one :class:`Targets` per image, boxes in input pixels):
+    ``{"loss_cls", "loss_reg"}``, focal loss and ``-ln(rotated IoU)`` on decoded boxes, each
+    summed and divided by ``sum_i max(#pos_i, 1)``. Eval mode: one :class:`Detections` per
+    image with :class:`RBoxes` in rsdet's canonical (le90) convention, in input pixels.
+
+    Args:
+        num_classes: object classes.
+        backbone: returns C2-C5 (or at least C3-C5) with attribute ``out_channels``;
+            None builds ResNet-50 (frozen stem + layer1, BN in eval mode).
+        neck: None builds the 256-channel FPN P3-P7.
+        head: None builds the 4-conv, 256-channel head with dilation 3.
+        assigner: None builds the coarse-to-fine assigner (k 16, q 12, tau 0.6).
+        dynamic_prior: move the priors by the mean DCN offset for assignment.
+        fix_offset_scale: see :class:`DCFLConfig`.
+        prior_scale: prior side in strides (4).
+        focal: (alpha, gamma) of the focal loss.
+        test: test-time settings (become :attr:`postprocess`).
+    """
+
+    # P6/P7 come from stride-2 convs with padding 1, so their cell j is centred on cell 2j of
+    # the level below: priors at j * stride stay aligned for any multiple of 32 and padding
+    # to 128 would only add empty border.
+    size_divisor = 32
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: nn.Module | None = None,
+        neck: nn.Module | None = None,
+        head: DCFLHead | None = None,
+        assigner: Assigner | None = None,
+        dynamic_prior: bool = True,
+        fix_offset_scale: bool = False,
+        prior_scale: float = 4.0,
+        focal: tuple[float, float] = (0.25, 2.0),
+        test: DCFLTestConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.backbone = backbone if backbone is not None else ResNet(50)  # C2-C5 of ResNet-50
+        channels = tuple(getattr(self.backbone, "out_channels"))  # noqa: B009
+        self.neck = neck if neck is not None else FPN(channels, 256)  # P3-P7, 256 ch
+        self.head = head if head is not None else DCFLHead(num_classes, 256, 256, 4, 3)
+        self.assigner: Assigner = assigner if assigner is not None else C2FAssigner()
+        self.dynamic_prior, self.fix_offset_scale = dynamic_prior, fix_offset_scale
+        self.prior_scale, self.focal = prior_scale, focal
+        self.pretrained: str | None = None  # backbone weights file (see load_pretrained)
+        test = test if test is not None else DCFLTestConfig()
+        self.postprocess = Postprocess(test.score_thr, test.iou_thr, test.max_per_img, test.nms_pre)
+
+    def forward(
+        self, images: Tensor, targets: list[Targets] | None = None
+    ) -> dict[str, Tensor] | list[Detections]:
+        """Train mode: loss dict; eval mode: detections (see the class docstring)."""
+        feats = self.neck(self.backbone(images))  # P3-P7: 256 ch, strides 8/16/32/64/128
+        cls, deltas, offsets = self.head(feats)
+        priors = self.priors(feats)  # (N, 5) static priors, all levels
+        if not self.training:
+            return self.decode(cls, deltas, priors, images.shape[-2:])
+        if targets is None:
+            raise ValueError("DCFL in train mode needs targets (call .eval() to detect)")
+        moved = self.moved_priors(priors, offsets, images.shape[-2])  # (B, N, 5)
+        return self.loss(_flatten(cls), _flatten(deltas), priors, moved, targets)
+
+    def load_pretrained(self) -> None:
+        """Load the backbone's ImageNet weights from :attr:`pretrained`, when one is named.
+
+        Raises:
+            InputError: the file is unreadable or does not fit the backbone.
+        """
+        if self.pretrained is not None and isinstance(self.backbone, ResNet):
+            self.backbone.load_weights(Path(self.pretrained))
+
+    def priors(self, feats: list[Tensor]) -> Tensor:
+        """(N, 5) le135 static priors: squares of side ``prior_scale * stride``, theta 0.
+
+        Centres sit on cell corners ``(j s, i s)`` (mmdet's anchor convention), level by level
+        in the order of the flattened head outputs.
+        """
+        out = []
+        for f, s in zip(feats, STRIDES, strict=True):
+            h, w = f.shape[-2:]
+            pts = grid_points(h, w, s, offset=0.0, device=f.device, dtype=f.dtype)  # (HW, 2)
+            size = pts.new_full((h * w, 2), self.prior_scale * s)
+            out.append(torch.cat([pts, size, pts.new_zeros(h * w, 1)], dim=1))  # (HW, 5)
+        return torch.cat(out, dim=0)  # (N, 5)
+
+    def moved_priors(self, priors: Tensor, offsets: list[Tensor], image_h: int) -> Tensor:
+        """The dynamic prior: static priors shifted by the detached mean DCN offset.
+
+        The mean of the 9 taps' offsets (feature pixels) is scaled to input pixels by the
+        level's stride with ``fix_offset_scale``, else by the official
+        ``(image_h / 256) * 2^level`` (stride / 2 for 1024-px inputs).
+
+        Returns:
+            (B, N, 5) priors; equal to ``priors`` when the dynamic prior is off.
+        """
+        b = offsets[0].shape[0]
+        if not self.dynamic_prior:
+            return priors[None].expand(b, -1, -1)
+        shifts = []
+        for level, (off, s) in enumerate(zip(offsets, STRIDES, strict=True)):
+            scale = s if self.fix_offset_scale else image_h / 256 * 2**level
+            taps = off.detach().reshape(b, 9, 2, -1)  # (B, 18, H, W) -> (B, 9, [dy, dx], HW)
+            mean = taps.mean(dim=1).flip(1).transpose(1, 2)  # (B, HW, [dx, dy]) feature px
+            shifts.append(mean * scale)
+        shift = torch.cat(shifts, dim=1)  # (B, N, 2) input px
+        sizes = priors[None, :, 2:].expand(b, -1, -1)  # (B, N, 3): w, h, theta unchanged
+        return torch.cat([priors[None, :, :2] + shift, sizes], dim=2)  # (B, N, 5)
+
+    def loss(
+        self, logits: Tensor, deltas: Tensor, priors: Tensor, moved: Tensor, targets: list[Targets]
+    ) -> dict[str, Tensor]:
+        """Focal + rotated-IoU loss, both normalised by ``sum_i max(#pos_i, 1)``.
+
+        Args:
+            logits: (B, N, C). deltas: (B, N, 5). priors: (N, 5). moved: (B, N, 5).
+            targets: one per image.
+        """
+        terms = [
+            self.image_loss(logits[i], deltas[i], priors, moved[i], t)
+            for i, t in enumerate(targets)
+        ]
+        num_pos = sum(max(n, 1) for _, _, n in terms)
+        loss_cls = torch.stack([c for c, _, _ in terms]).sum() / num_pos
+        # "+ 0 * deltas.sum()" keeps the graph whole (and the loss exactly 0) with no positives.
+        loss_reg = torch.stack([r for _, r, _ in terms]).sum() / num_pos + 0 * deltas.sum()
+        return {"loss_cls": loss_cls, "loss_reg": loss_reg}
+
+    def image_loss(
+        self, logits: Tensor, deltas: Tensor, priors: Tensor, moved: Tensor, t: Targets
+    ) -> tuple[Tensor, Tensor, int]:
+        """Summed focal and IoU losses of one image, and its number of positives.
+
+        Args:
+            logits: (N, C). deltas: (N, 5). priors: (N, 5) static. moved: (N, 5) dynamic.
+            t: the image's targets; boxes flagged ``ignore`` teach nothing and silence the
+                negatives whose prior centre falls inside them.
+        """
+        boxes = _rboxes(t.boxes).to(priors)
+        keep = ~t.ignore.to(priors.device).bool()
+        a = self.assigner(priors, moved, boxes[keep], logits.detach(), deltas.detach())
+        a = ignore_inside(a, priors[:, :2], boxes[~keep])
+        pos = torch.nonzero(a.positive).squeeze(1)
+        gt = a.gt_index[pos]
+        onehot = torch.zeros_like(logits)  # (N, C); background rows stay 0
+        onehot[pos, t.labels.to(priors.device)[keep][gt]] = 1.0
+        valid = ~a.ignored
+        loss_cls = sigmoid_focal_loss(logits[valid], onehot[valid], *self.focal).sum()
+        pred = DCFL_CODER.decode(priors[pos], deltas[pos])  # static priors: the real boxes
+        loss_reg = rotated_iou_loss(pred, boxes[keep].tensor[gt], mode="log").sum()
+        return loss_cls, loss_reg, int(pos.numel())
+
+    @torch.no_grad()
+    def decode(
+        self, cls: list[Tensor], deltas: list[Tensor], priors: Tensor, image_hw: tuple[int, ...]
+    ) -> list[Detections]:
+        """Per image: top ``nms_pre`` per level -> decode -> score threshold -> class-aware NMS."""
+        pp, out = self.postprocess, []
+        sizes = [c.shape[-2] * c.shape[-1] for c in cls]
+        level_priors = torch.split(priors, sizes)
+        for b in range(cls[0].shape[0]):
+            scores, boxes = [], []
+            for c, d, p in zip(cls, deltas, level_priors, strict=True):
+                s = c[b].flatten(1).T.sigmoid()  # (C, H, W) -> (HW, C)
+                top = s.max(dim=1).values.topk(min(pp.pre_nms_top_k, s.shape[0])).indices
+                reg = d[b].flatten(1).T[top]  # (5, H, W) -> (HW, 5) -> (k, 5)
+                boxes.append(DCFL_CODER.decode(p[top], reg, max_shape=(image_hw[0], image_hw[1])))
+                scores.append(s[top])
+            out.append(self._select(torch.cat(scores), torch.cat(boxes)))  # (K, C), (K, 5)
+        return out
+
+    def _select(self, scores: Tensor, boxes: Tensor) -> Detections:
+        """(K, C) scores and (K, 5) le135 boxes -> thresholded, NMS-ed, capped detections."""
+        pp = self.postprocess
+        k, c = torch.nonzero(scores > pp.score_thr, as_tuple=True)
+        dets = RBoxes.from_le135(boxes[k])  # canonical rsdet convention from here on
+        s = scores[k, c]
+        keep = batched_nms(dets, s, c, pp.iou_thr)[: pp.max_det]
+        return Detections(dets[keep], s[keep], c[keep])
+
+
+def _flatten(maps: list[Tensor]) -> Tensor:
+    """Per-level (B, K, H, W) maps -> (B, sum HW, K), levels in order."""
+    flat = [m.flatten(2).transpose(1, 2) for m in maps]  # (B, K, H, W) -> (B, HW, K)
+    return torch.cat(flat, dim=1)  # (B, N, K)
+
+
+def _rboxes(boxes: HBoxes | RBoxes) -> RBoxes:
+    return boxes if isinstance(boxes, RBoxes) else RBoxes.from_hboxes(boxes)
+
+
+def build_dcfl(config: DCFLConfig, load_backbone_weights: bool = True) -> DCFL:
+    """Build a DCFL network from its config.
+
+    Args:
+        config: the architecture.
+        load_backbone_weights: read ``config.backbone_weights`` now (training). The model
+            zoo passes False: a checkpoint brings all weights, and the ImageNet file named
+            at training time need not exist where the model is used; a trainer then calls
+            :meth:`DCFL.load_pretrained`.
+    """
+    backbone = _build_backbone(config)
+    head = DCFLHead(
+        config.num_classes,
+        config.neck_channels,
+        config.feat_channels,
+        config.stacked_convs,
+        config.dilation,
+    )
+    assigner: Assigner = config.c2f if config.assigner == "c2f" else config.iou
+    model = DCFL(
+        config.num_classes,
+        backbone,
+        FPN(getattr(backbone, "out_channels"), config.neck_channels),  # noqa: B009
+        head,
+        assigner,
+        dynamic_prior=config.dynamic_prior,
+        fix_offset_scale=config.fix_offset_scale,
+        prior_scale=config.prior_scale,
+        focal=(config.focal_alpha, config.focal_gamma),
+        test=config.test,
+    )
+    model.pretrained = config.backbone_weights
+    if load_backbone_weights:
+        model.load_pretrained()
+    return model
+
+
+# CSP sizes as (width, depth) multipliers of YOLOv8's base widths (64...1024) and depths.
+_CSP_SIZES = {"csp-n": (0.25, 0.33), "csp-s": (0.5, 0.33)}
+
+
+def _build_backbone(config: DCFLConfig) -> nn.Module:
+    """The backbone named in ``config`` (see :class:`DCFLConfig`)."""
+    if config.backbone in _CSP_SIZES:
+        width, depth = _CSP_SIZES[config.backbone]
+        depths = tuple(scaled_depth(n, depth) for n in BASE_DEPTHS)
+        return CSPBackbone(config.in_channels, scaled_widths(width, 1024), depths)
+    pretrained = config.backbone_weights is not None
+    return ResNet(
+        int(config.backbone.removeprefix("resnet")),
+        frozen_stages=config.frozen_stages if pretrained else 0,
+        norm_eval=config.norm_eval if pretrained else False,
+        in_channels=config.in_channels,
+    )
