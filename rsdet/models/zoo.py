@@ -27,9 +27,19 @@ __all__ = [
     "resolve_model_path",
 ]
 
+
+def _build_dcfl(config: dict[str, Any]) -> nn.Module:
+    from rsdet.config import from_dict
+    from rsdet.models.dcfl import DCFLConfig, build_dcfl
+
+    return build_dcfl(from_dict(DCFLConfig, config), load_backbone_weights=False)
+
+
 # name -> builder(config dict) -> nn.Module. Builders import lazily so that loading one
 # architecture does not import the others.
-ARCHITECTURES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
+ARCHITECTURES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
+    "dcfl": _build_dcfl,
+}
 
 # Models shipped in rsdet/weights/, by the name users type after --model.
 PACKAGED_MODELS: dict[str, str] = {}
