@@ -1,10 +1,12 @@
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from rsdet.config import to_dict
+from rsdet.config import from_dict, to_dict
+from rsdet.engine.recipe import load_recipe
 from rsdet.errors import InputError
 from rsdet.models.checkpoint import Checkpoint, write_checkpoint
 from rsdet.models.dcfl import DCFL, DCFLConfig, build_dcfl
@@ -282,3 +284,41 @@ def test_training_on_synthetic_oriented_vehicles_raises_dota_map():
     # Measured 0.73 / 0.82 / 0.77 with seeds 0 / 1 / 2 (about 20 CPU seconds).
     assert before < 0.05
     assert after > 0.4, after
+
+
+RECIPES = sorted((Path(__file__).parents[2] / "pipelines" / "recipes").glob("dcfl_*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipes_hold_valid_dcfl_configs(path):
+    recipe = load_recipe(path)
+    assert recipe.model.arch == "dcfl" and recipe.model.box_type == "rbox"
+    cfg = from_dict(DCFLConfig, recipe.model.config)
+    assert recipe.model.iou_thr == cfg.test.iou_thr
+
+
+def test_dota1_recipe_is_the_paper_setting():
+    r = load_recipe(Path(__file__).parents[2] / "pipelines" / "recipes" / "dcfl_dota1.yaml")
+    cfg = from_dict(DCFLConfig, r.model.config)
+    assert (cfg.backbone, cfg.dilation, cfg.c2f.topk, cfg.c2f.topq, cfg.c2f.gauss_thr) == (
+        "resnet50",
+        4,
+        16,
+        12,
+        0.6,
+    )
+    assert (r.optim.name, r.optim.lr, r.batch_size, r.optim.momentum, r.optim.weight_decay) == (
+        "sgd",
+        0.0025,
+        2,
+        0.9,
+        1e-4,
+    )
+    assert (r.optim.grad_clip, r.schedule.warmup_iters, r.epochs, r.schedule.milestones) == (
+        35.0,
+        500,
+        36,
+        (24, 33),
+    )
+    assert r.schedule.warmup_ratio == pytest.approx(1 / 3, abs=1e-6)
+    assert (r.data.tile_size, r.data.augment.hflip, r.data.augment.vflip) == (1024, 0.5, 0.5)
