@@ -8,6 +8,7 @@ writes a checkpoint. The loop itself is in :mod:`rsdet.engine.train`.
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,10 @@ def open_session(
     box_type, spec = recipe.model.box_type, model_spec(recipe.model, train_data.classes)
     dataset = TileDataset(train_data.samples, recipe.data, spec.input, box_type, recipe.seed)
     sampler = WindowSampler(len(dataset), ctx.rank, ctx.world)
+    if sampler.epoch_length == 0:
+        raise ConfigError(
+            f"data.windows_per_epoch: {len(dataset)} windows cannot feed {ctx.world} processes"
+        )
     s = Session(
         recipe=recipe,
         run_dir=run_dir,
@@ -177,7 +182,13 @@ def _loader(
         pin_memory=ctx.device.type == "cuda",
         generator=torch.Generator().manual_seed(recipe.seed),
         persistent_workers=recipe.workers > 0,
+        worker_init_fn=_ignore_sigint,
     )
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    """Workers leave Ctrl-C to the main process, which finishes the iteration and saves."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _restore(path: Path, s: Session) -> Position:

@@ -48,9 +48,12 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("stop_at", [3, 4])  # mid-epoch, and the last batch of epoch 1
-def test_ctrl_c_then_resume_reaches_the_uninterrupted_weights(tmp_path, monkeypatch, stop_at):
-    r = recipe(epochs=3, **{"model.config.dropout": 0.2})
+# Mid-epoch in the main process, and at the last batch of an epoch with loader workers.
+@pytest.mark.parametrize(("stop_at", "workers"), [(3, 0), (4, 2)])
+def test_ctrl_c_then_resume_reaches_the_uninterrupted_weights(
+    tmp_path, monkeypatch, stop_at, workers
+):
+    r = recipe(epochs=3, workers=workers, **{"model.config.dropout": 0.2})
     (tmp_path / "full").mkdir()
     (tmp_path / "cut").mkdir()
     train(r, tmp_path / "full")
