@@ -47,5 +47,6 @@ def demo(
             metres = DEFAULT_GSD[kind.value] if gsd is None else gsd
             err_console.print(
                 f"Wrote {out}: {size}x{size} px at {metres:g} m/px (EPSG:32612), "
-                f"{len(scene)} {kind.value} objects. Next: rsdet detect {out} --out objects.gpkg"
+                f"{len(scene)} objects ({', '.join(scene.meta['classes'])}). "
+                f"Next: rsdet detect {out} --out {kind.value}.gpkg"
             )
