@@ -13,12 +13,16 @@ Setup (benchmark only, not a project dependency)::
 
     pip install --no-deps sahi pybboxes fire terminaltables && pip install pillow tqdm requests
 
+``*_outside_forward_s`` is each tool's wall time minus the time spent in the network's
+forward in that same run: the part of the difference that is not machine-load noise.
+
 Run: ``python benchmarks/bench_detect_sahi.py [--model CKPT] [--size 3072] [--dense]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +32,7 @@ import numpy as np
 import rasterio
 import torch
 from _detect_common import model_tiling, report, textured_scene, tinynet_checkpoint
+from rsdet.pipelines.detect_models import reuse_freed_memory
 from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
 from sahi.models.base import DetectionModel
 from sahi.postprocess.backends import set_postprocess_backend
@@ -85,10 +90,26 @@ class RsdetSahiModel(DetectionModel):
         self._object_prediction_list_per_image = per_image
 
 
-def run_sahi(scene: Path, det: Detector, batch: int, score_thr: float) -> tuple[float, int]:
+def _time_forward(det: Detector) -> list[float]:
+    """Wrap the network's forward; the returned one-item list accumulates its wall time."""
+    spent = [0.0]
+    forward = det.module.forward
+
+    def timed(images: torch.Tensor) -> Any:
+        start = time.perf_counter()
+        try:
+            return forward(images)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    det.module.forward = timed
+    return spent
+
+
+def run_sahi(scene: Path, det: Detector, batch: int, score_thr: float) -> tuple[float, float, int]:
     tile, overlap = det.spec.tile_size, det.spec.overlap
     sahi_model = RsdetSahiModel(model=det, confidence_threshold=score_thr, device="cpu")
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with rasterio.open(scene) as ds:
         image = np.moveaxis(ds.read(list(det.spec.input.bands)), 0, -1)
     result = get_sliced_prediction(
@@ -102,16 +123,17 @@ def run_sahi(scene: Path, det: Detector, batch: int, score_thr: float) -> tuple[
         batch_size=batch,
         verbose=0,
     )
-    return time.perf_counter() - start, len(result.object_prediction_list)
+    cpu = time.process_time() - start_cpu
+    return time.perf_counter() - start, cpu, len(result.object_prediction_list)
 
 
 def run_rsdet(
     scene: Path, det: Detector, out: Path, batch: int, score_thr: float
-) -> tuple[float, int]:
+) -> tuple[float, float, int]:
     opts = DetectOptions(batch_size=batch, score_thr=score_thr)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     summary = detect_to_file([str(scene)], out, det, opts, quiet=True, overwrite=True)
-    return time.perf_counter() - start, summary.objects
+    return time.perf_counter() - start, time.process_time() - start_cpu, summary.objects
 
 
 def main() -> None:
@@ -128,23 +150,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="alternate runs; report the fastest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as the rsdet detect command does; SAHI runs in this process too
     set_postprocess_backend("numpy")  # no torchvision here
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         model = args.model or str(tinynet_checkpoint(tmp_path / "rs_tinynet_n_random.pt"))
         scene = textured_scene(tmp_path / "scene.tif", args.size, args.size)
         det = load_model(model, device="cpu")
+        forward_s = _time_forward(det)
         score_thr = 0.005 if args.dense else det.spec.score_thr
         det.set_postprocess(score_thr=score_thr)
         with torch.inference_mode():
             det.module(torch.zeros(1, det.spec.input.num_channels, 64, 64))  # warm-up for both
         rsdet_runs, sahi_runs = [], []
+        out = tmp_path / "out.gpkg"
         for _ in range(args.repeats):
-            rsdet_runs.append(
-                run_rsdet(scene, det, tmp_path / "out.gpkg", args.batch_size, score_thr)
-            )
-            sahi_runs.append(run_sahi(scene, det, args.batch_size, score_thr))
-        (rs_s, rs_n), (sahi_s, sahi_n) = min(rsdet_runs), min(sahi_runs)
+            forward_s[0] = 0.0
+            run = run_rsdet(scene, det, out, args.batch_size, score_thr)
+            rsdet_runs.append((*run, run[0] - forward_s[0]))
+            forward_s[0] = 0.0
+            run = run_sahi(scene, det, args.batch_size, score_thr)
+            sahi_runs.append((*run, run[0] - forward_s[0]))
+        (rs_s, rs_cpu, rs_n, rs_rest), (sahi_s, sahi_cpu, sahi_n, sahi_rest) = (
+            min(rsdet_runs),
+            min(sahi_runs),
+        )
         tile, overlap = model_tiling(model)
         report(
             bench="detect_vs_sahi",
@@ -157,6 +187,12 @@ def main() -> None:
             rsdet_s=round(rs_s, 3),
             sahi_s=round(sahi_s, 3),
             ratio_rsdet_over_sahi=round(rs_s / sahi_s, 3),
+            rsdet_cpu_s=round(rs_cpu, 3),
+            sahi_cpu_s=round(sahi_cpu, 3),
+            ratio_cpu=round(rs_cpu / sahi_cpu, 3),
+            rsdet_outside_forward_s=round(rs_rest, 3),
+            sahi_outside_forward_s=round(sahi_rest, 3),
+            load_avg=round(os.getloadavg()[0], 1),
             rsdet_objects=rs_n,
             sahi_objects=sahi_n,
         )

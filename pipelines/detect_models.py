@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,7 +35,10 @@ from rsdet.models.detector import Detector
 from rsdet.models.zoo import load_model, resolve_model_path
 from rsdet.structures import Detections, HBoxes, RBoxes
 
-__all__ = ["DetectorRunner", "ModelRunner", "PredictRunner", "load_runner"]
+__all__ = ["DetectorRunner", "ModelRunner", "PredictRunner", "load_runner", "reuse_freed_memory"]
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 class ModelRunner(ABC):
@@ -169,3 +174,27 @@ def load_runner(model: Any, device: str = "auto") -> ModelRunner:
     if not callable(getattr(model, "predict", None)):
         raise TypeError("model must be a path, a packaged model name, or have .predict(image)")
     return PredictRunner(model)
+
+
+def reuse_freed_memory() -> bool:
+    """Make glibc keep large freed blocks for reuse instead of returning them to the system.
+
+    A CPU forward pass allocates and frees activations of tens of MB. By default glibc
+    serves blocks that large with fresh ``mmap`` pages and unmaps them on free, so every
+    pass page-faults its activations in again: about a million faults for 16 tiles of
+    1024 px with RS-TinyNet-n, and about a quarter of the CPU time (see
+    benchmarks/bench_detect_overhead.py). This is process-wide, so ``rsdet detect`` calls it
+    for its own process; the library never does it behind a caller's back.
+
+    Returns:
+        True when the setting was applied (Linux with glibc), else False.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
+    return bool(ok and mallopt(_M_TRIM_THRESHOLD, 1 << 31) == 1)
