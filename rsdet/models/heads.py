@@ -124,7 +124,8 @@ class DecoupledHead(nn.Module):
             points = grid_points(h, w, stride, device=feat.device)  # (HW, 2)
             reg_out, cls_out = reg(feat).float(), cls(feat).float()
             ltrb = reg_out.flatten(2).transpose(1, 2) * stride  # (B, 4, H, W) -> (B, HW, 4)
-            boxes.append(torch.cat([points - ltrb[..., :2], points + ltrb[..., 2:]], dim=-1))
+            xyxy = [points - ltrb[..., :2], points + ltrb[..., 2:]]  # 2 x (B, HW, 2)
+            boxes.append(torch.cat(xyxy, dim=-1))  # -> (B, HW, 4) x1 y1 x2 y2
             logits.append(cls_out.flatten(2).transpose(1, 2))  # (B, K, H, W) -> (B, HW, K)
             priors.append(points)
             strides.append(points.new_full((h * w,), float(stride)))
@@ -187,7 +188,7 @@ class TaskAlignedLoss(nn.Module):
             giou = giou_loss(boxes[a.pos], gt.tensor[a.gt_index].to(boxes))  # (P,)
             box_terms.append((giou * a.box_weight).sum())  # exactly 0 when P == 0
             norm = norm + a.quality.sum()
-        norm = norm.clamp(min=1.0)
+        norm = norm.clamp(min=1.0)  # per-image scalars below: B x () -> (B,) -> summed
         return {
             "cls": self.cls_weight * torch.stack(cls_terms).sum() / norm,
             "box": self.box_weight * torch.stack(box_terms).sum() / norm,
@@ -212,7 +213,7 @@ def decode_detections(out: HeadOutput, post: Postprocess) -> list[Detections]:
             if keep.numel() > post.pre_nms_top_k:
                 keep = keep[level[keep].topk(post.pre_nms_top_k).indices]
             idx.append(keep + start * k)
-        flat = torch.cat(idx)
+        flat = torch.cat(idx)  # L x (M_l,) -> (M,) indices into the (N K,) scores
         prior, label = flat // k, flat % k
         dets = HBoxes(boxes[prior]).clip(height, width)
         valid = dets.nonempty()

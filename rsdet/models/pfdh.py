@@ -100,9 +100,8 @@ class ASFF(nn.Module):
 
     def weights(self, xs: Sequence[Tensor]) -> Tensor:
         """(B, n, H, W) per-pixel fusion weights; they sum to 1 over the inputs."""
-        z = torch.cat(
-            [c(x) for c, x in zip(self.compress, xs, strict=True)], dim=1
-        )  # (B, 8n, H, W)
+        small = [c(x) for c, x in zip(self.compress, xs, strict=True)]
+        z = torch.cat(small, dim=1)  # n x (B, 8, H, W) -> (B, 8n, H, W)
         w: Tensor = self.logits(z).softmax(dim=1)  # (B, 8n, H, W) -> (B, n, H, W)
         return w
 

@@ -127,21 +127,17 @@ class RSTinyNet(nn.Module):
         cfg = config if config is not None else RSTinyNetConfig()
         self.config = cfg
         self.num_levels = len(cfg.strides)
-        if backbone is None:
-            backbone = _backbone(cfg)
-        channels = backbone.out_channels[-self.num_levels :]
-        depth = scaled_depth(3, SIZES[cfg.size].depth)  # YOLOv8 neck: 3 blocks x depth
-        self.backbone = backbone
+        # CSP backbone down to the coarsest stride; its last stages are the detection levels
+        self.backbone = backbone if backbone is not None else _backbone(cfg)
+        channels = self.backbone.out_channels[-self.num_levels :]  # n: 32/4 64/8 128/16 128/32
         # MDCA on every level that feeds the neck, the stride-4 one included (saliency
         # before fusion, so faint tiny objects are not averaged away by coarser levels).
         self.attention = attention if attention is not None else _attention(cfg, channels)
-        if neck is None:
-            neck = ProgressiveFusion(channels, depth) if cfg.pfdh else PAN(channels, depth)
-        self.neck = neck
-        self.head = (
-            head if head is not None else DecoupledHead(channels, cfg.strides, cfg.num_classes)
-        )
+        # PFDH: progressive fusion, then the decoupled head (baseline: PAN, same head)
+        self.neck = neck if neck is not None else _neck(cfg, channels)
+        self.head = head if head is not None else _head(cfg, channels)
         self.criterion = criterion if criterion is not None else TaskAlignedLoss()
+        # ARB: auxiliary backbone + head, trained alongside, deleted by deploy()
         if aux_branch is None and cfg.arb:
             aux_branch = _aux_branch(cfg, channels)
         self.aux_branch = aux_branch
@@ -185,9 +181,18 @@ def _attention(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.ModuleList:
     return nn.ModuleList(MDCA(c) if cfg.mdca else nn.Identity() for c in channels)
 
 
+def _neck(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.Module:
+    """PFDH's progressive fusion, or the PAN baseline; blocks per fusion as YOLOv8's neck."""
+    depth = scaled_depth(3, SIZES[cfg.size].depth)
+    return ProgressiveFusion(channels, depth) if cfg.pfdh else PAN(channels, depth)
+
+
+def _head(cfg: RSTinyNetConfig, channels: Sequence[int]) -> DecoupledHead:
+    """The decoupled head over the detection levels."""
+    return DecoupledHead(channels, cfg.strides, cfg.num_classes)
+
+
 def _aux_branch(cfg: RSTinyNetConfig, channels: Sequence[int]) -> AuxiliaryReversibleBranch:
     """ARB with an auxiliary backbone and head of the main network's size."""
     aux = _backbone(cfg)
-    aux_channels = aux.out_channels[-len(channels) :]
-    head = DecoupledHead(aux_channels, cfg.strides, cfg.num_classes)
-    return AuxiliaryReversibleBranch(aux, channels, head)
+    return AuxiliaryReversibleBranch(aux, channels, _head(cfg, aux.out_channels[-len(channels) :]))
