@@ -27,16 +27,19 @@ def _root() -> None:
 #   from rsdet.cli import detect as _detect
 #   app.command("detect")(_detect.detect)
 # --- commands ---
+from rsdet.cli import detect as _detect
+app.command("detect")(_detect.detect)
+from rsdet.cli import split as _split
+app.command("split")(_split.split)
 from rsdet.cli import train as _train
 
 app.command("train")(_train.train)
 from rsdet.cli import demo as _demo
 
 app.command("demo")(_demo.demo)
-from rsdet.cli import detect as _detect
-app.command("detect")(_detect.detect)
-from rsdet.cli import split as _split
-app.command("split")(_split.split)
+from rsdet.cli import info as _info
+
+app.command("info")(_info.info)
 from rsdet.cli import eval as _eval
 
 app.command("eval")(_eval.eval)

@@ -35,10 +35,18 @@ def _build_dcfl(config: dict[str, Any]) -> nn.Module:
     return build_dcfl(from_dict(DCFLConfig, config), load_backbone_weights=False)
 
 
+def _build_rs_tinynet(config: dict[str, Any]) -> nn.Module:
+    from rsdet.config import from_dict
+    from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
+
+    return RSTinyNet(from_dict(RSTinyNetConfig, config))
+
+
 # name -> builder(config dict) -> nn.Module. Builders import lazily so that loading one
 # architecture does not import the others.
 ARCHITECTURES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "dcfl": _build_dcfl,
+    "rs_tinynet": _build_rs_tinynet,
 }
 
 # Models shipped in rsdet/weights/, by the name users type after --model.
