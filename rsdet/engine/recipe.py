@@ -10,6 +10,7 @@ overridden with ``key.sub=value`` strings (the CLI's ``--set``). The model secti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,13 +253,14 @@ def _check_positive(r: TrainRecipe) -> None:
         "schedule.warmup_iters": r.schedule.warmup_iters >= 0,
         "eval.interval": r.eval.interval >= 1,
         "eval.precise_bn": r.eval.precise_bn >= 0,
+        "device": re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", r.device) is not None,
     }
     if r.data.windows_per_epoch is not None:
         checks["data.windows_per_epoch"] = r.data.windows_per_epoch >= 1
     bad = [key for key, ok in checks.items() if not ok]
     if bad:
         value = _lookup(r, bad[0])
-        raise ConfigError(f"{bad[0]}: value {value!r} is out of range")
+        raise ConfigError(f"{bad[0]}: invalid value {value!r}")
 
 
 def _lookup(obj: Any, dotted: str) -> Any:

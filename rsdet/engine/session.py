@@ -112,7 +112,10 @@ def open_session(
     recipe: TrainRecipe, run_dir: Path, resume: bool, provenance: dict[str, Any], rep: Reporter
 ) -> Session:
     """Build everything for :func:`rsdet.engine.train.train` (restoring ``last.pt`` if asked)."""
-    ctx = setup_distributed(resolve_device(recipe.device))
+    device = resolve_device(recipe.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {recipe.device!r}, but this machine has no usable CUDA GPU")
+    ctx = setup_distributed(device)
     train_data, val_data = _load(recipe, rep)
     seed_everything(recipe.seed)  # the same initial weights on every process
     network, config = build_training_network(recipe.model, train_data.classes)

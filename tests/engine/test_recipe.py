@@ -29,10 +29,13 @@ def test_wrong_type_and_out_of_range_values(tmp_path):
     with pytest.raises(ConfigError, match=r"r\.yaml: epochs: expected an integer"):
         load_recipe(path)
     path.write_text("model: {arch: x}\ndata: {train: 'synthetic:'}\n")
-    with pytest.raises(ConfigError, match=r"data\.augment\.scale: value"):
+    with pytest.raises(ConfigError, match=r"data\.augment\.scale: invalid value"):
         load_recipe(path, ["data.augment.scale=[2, 1]"])
     with pytest.raises(ConfigError, match=r"unknown key optim\.lrr"):
         load_recipe(path, ["optim.lrr=0.1"])
+    with pytest.raises(ConfigError, match="device: invalid value 'gpu'"):
+        load_recipe(path, ["device=gpu"])
+    assert load_recipe(path, ["device=cuda:1"]).device == "cuda:1"
 
 
 def test_overrides_reach_nested_values(tmp_path):
