@@ -140,3 +140,9 @@ def test_unknown_architecture_and_conflicting_class_count_are_config_errors(tmp_
         train(recipe(**{"model.config.num_classes": 3}), tmp_path)
     with pytest.raises(ConfigError, match=r"model.config: unknown key widht"):
         train(recipe(**{"model.config.widht": 3}), tmp_path)
+
+
+def test_validation_data_with_other_classes_is_refused(tmp_path):
+    other = "synthetic:?n=1&size=200&kind=trees"
+    with pytest.raises(ConfigError, match=r"data\.val: classes \['tree'\] differ .*\['vehicle'\]"):
+        train(recipe(**{"data.val": other}), tmp_path)
