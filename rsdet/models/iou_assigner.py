@@ -30,11 +30,15 @@ class MaxIoUAssigner:
         min_pos_iou: a gt claims its highest-IoU priors when that IoU is at least this and
             above 0 (an IoU of exactly 0 would otherwise make *every* prior positive, a trap
             of mmdet's ``min_pos_iou=0``).
+        gt_max_assign_all: a gt claims *every* prior tied at its highest IoU (mmdet's
+            default; a tiny gt inside several 32-px priors has the same IoU with all of
+            them), or only the first one when False.
     """
 
     pos_thr: float = 0.5
     neg_thr: float = 0.4
     min_pos_iou: float = 0.0
+    gt_max_assign_all: bool = True
 
     def __call__(
         self, priors: Tensor, moved: Tensor, gts: RBoxes, logits: Tensor, deltas: Tensor
@@ -59,8 +63,12 @@ class MaxIoUAssigner:
         best, best_gt = iou.max(dim=0)
         gt_index = torch.where(best >= self.pos_thr, best_gt, -1)
         ignored = (best >= self.neg_thr) & (best < self.pos_thr)
-        gt_best = iou.max(dim=1, keepdim=True).values  # (M, 1)
-        claim = (iou == gt_best) & (gt_best > 0) & (gt_best >= self.min_pos_iou)
+        gt_best, gt_arg = iou.max(dim=1, keepdim=True)  # (M, 1)
+        if self.gt_max_assign_all:
+            claim = iou == gt_best
+        else:
+            claim = torch.zeros_like(iou, dtype=torch.bool).scatter_(1, gt_arg, True)
+        claim &= (gt_best > 0) & (gt_best >= self.min_pos_iou)
         ids = torch.arange(m, device=moved.device)[:, None].expand(m, n)
         claimed = torch.where(claim, ids, -1).max(dim=0).values  # the last gt wins, as mmdet
         gt_index = torch.where(claimed >= 0, claimed, gt_index)

@@ -226,3 +226,12 @@ def test_max_iou_assigner_thresholds_and_low_quality_matches():
     # A gt overlapping no prior gets nothing (and does not turn every prior positive).
     none = _run(MaxIoUAssigner(), priors, _gt([500, 500, 8, 8, 0]))
     assert (none.gt_index == -1).all()
+
+
+def test_max_iou_ties_claim_all_or_one():
+    # An 8x8 gt inside three 32-px priors: the same IoU 64/1024 with each.
+    priors = _priors([[100, 100, 32], [104, 100, 32], [96, 100, 32], [200, 0, 32]])
+    gts = _gt([100, 100, 8, 8, 0])
+    assert _run(MaxIoUAssigner(), priors, gts).gt_index.tolist() == [0, 0, 0, -1]
+    one = _run(MaxIoUAssigner(gt_max_assign_all=False), priors, gts)
+    assert one.gt_index.tolist() == [0, -1, -1, -1]
