@@ -132,13 +132,11 @@ class DCFLHead(nn.Module):
         if stacked_convs < 2:
             raise ValueError("stacked_convs counts the two PCB layers and must be >= 2")
 
-        def tower() -> nn.Sequential:
+        def tower() -> nn.Sequential:  # (stacked_convs - 2) x [3x3 conv + ReLU]
             layers: list[nn.Module] = []
             for i in range(stacked_convs - 2):
-                layers += [
-                    nn.Conv2d(in_channels if i == 0 else feat_channels, feat_channels, 3, 1, 1)
-                ]
-                layers += [nn.ReLU(inplace=True)]
+                c_in = in_channels if i == 0 else feat_channels
+                layers += [nn.Conv2d(c_in, feat_channels, 3, 1, 1), nn.ReLU(inplace=True)]
             return nn.Sequential(*layers)
 
         c_pcb = feat_channels if stacked_convs > 2 else in_channels
@@ -308,7 +306,7 @@ class DCFL(nn.Module):
             for i, t in enumerate(targets)
         ]
         num_pos = sum(max(n, 1) for _, _, n in terms)
-        loss_cls = torch.stack([c for c, _, _ in terms]).sum() / num_pos
+        loss_cls = torch.stack([c for c, _, _ in terms]).sum() / num_pos  # (B,) -> ()
         # "+ 0 * deltas.sum()" keeps the graph whole (and the loss exactly 0) with no positives.
         loss_reg = torch.stack([r for _, r, _ in terms]).sum() / num_pos + 0 * deltas.sum()
         return {"loss_cls": loss_cls, "loss_reg": loss_reg}

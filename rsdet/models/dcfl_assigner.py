@@ -290,7 +290,7 @@ def gaussian_similarity(gts: RBoxes, priors: Tensor) -> Tensor:
     for s in range(0, len(gts), rows):
         d = bhattacharyya_distance(mu_g[s : s + rows, None], s_g[s : s + rows, None], mu_p, s_p)
         out.append(1 / (1 + d))
-    return torch.cat(out, dim=0)
+    return torch.cat(out, dim=0)  # (M, N)
 
 
 def ignore_inside(assignment: Assignment, points: Tensor, regions: RBoxes) -> Assignment:

@@ -89,8 +89,8 @@ def deform_conv2d(
     # Regular sampling grid: (K, Ho, Wo) rows and columns before the learned offsets.
     ky, kx = torch.meshgrid(arange(kh), arange(kw), indexing="ij")
     oy, ox = torch.meshgrid(arange(ho), arange(wo), indexing="ij")
-    base_y = (oy * sh - ph)[None] + (ky.reshape(-1) * dh)[:, None, None]
-    base_x = (ox * sw - pw)[None] + (kx.reshape(-1) * dw)[:, None, None]
+    base_y = (oy * sh - ph)[None] + (ky.reshape(-1) * dh)[:, None, None]  # (K, Ho, Wo)
+    base_x = (ox * sw - pw)[None] + (kx.reshape(-1) * dw)[:, None, None]  # (K, Ho, Wo)
     off = offset.reshape(b, k, 2, ho, wo)  # (B, 2K, Ho, Wo) -> (B, K, [dy, dx], Ho, Wo)
     cols = _sample_taps(x, base_y + off[:, :, 0], base_x + off[:, :, 1])  # (B, C, K, Ho, Wo)
     if mask is not None:

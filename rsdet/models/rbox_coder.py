@@ -76,7 +76,7 @@ class RBoxCoder:
         if max_shape is not None:
             x, y = x.clamp(0, max_shape[1]), y.clamp(0, max_shape[0])
         theta = norm_angle(pa + da * self._angle_scale(), _LE135_START)
-        return torch.stack([x, y, pw * dw.exp(), ph * dh.exp(), theta], dim=-1)
+        return torch.stack([x, y, pw * dw.exp(), ph * dh.exp(), theta], dim=-1)  # (N, 5)
 
     def encode(self, priors: Tensor, boxes: Tensor) -> Tensor:
         """The deltas that :meth:`decode` turns back into ``boxes`` (both (N, 5) le135)."""
@@ -87,7 +87,8 @@ class RBoxCoder:
             cos, sin = torch.cos(pa), torch.sin(pa)
             ox, oy = cos * ox + sin * oy, -sin * ox + cos * oy
         da = norm_angle(ga - pa, _LE135_START) / self._angle_scale()
-        return torch.stack([ox / pw, oy / ph, torch.log(gw / pw), torch.log(gh / ph), da], dim=-1)
+        dw, dh = torch.log(gw / pw), torch.log(gh / ph)
+        return torch.stack([ox / pw, oy / ph, dw, dh, da], dim=-1)  # (N, 5)
 
 
 # The coder of DCFL's head (mmrotate ``norm_factor=1``, ``proj_xy=True``): training and test.
