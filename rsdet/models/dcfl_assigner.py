@@ -28,12 +28,14 @@ import torch
 from torch import Tensor
 
 from rsdet.models.rbox_coder import DCFL_CODER, RBoxCoder
-from rsdet.structures import RBoxes, bhattacharyya_distance, rboxes_to_gaussian, rotated_iou
+from rsdet.structures import RBoxes, rboxes_to_gaussian, rotated_iou
 
 __all__ = ["Assigner", "AssignerFlags", "Assignment", "C2FAssigner", "ignore_inside"]
 
 # Gt rows per chunk of the (M, N) similarity: bounds the (rows, N, 2, 2) temporaries.
 _SIM_CHUNK_ELEMENTS = 1 << 22
+# Side clamps of the Gaussian of a box, as rsdet.structures.gaussian (degenerate boxes).
+_MIN_SIDE, _MAX_SIDE = 1e-7, 1e7
 # mmdet-style internal codes of ``assigned``: -1 ignored, 0 negative, m + 1 positive of gt m.
 _IGNORED, _NEGATIVE = -1, 0
 # Quality given to another gt's candidates when a gt ranks its own (official constant).
@@ -245,16 +247,22 @@ class C2FAssigner:
         Returns:
             (K,) values in [0, 1] (each component peaks at its weight).
         """
-        mu, sigma = rboxes_to_gaussian(gts)
-        inv = torch.linalg.inv(sigma[gt])  # (K, 2, 2)
         w1, w2 = self.dgmm_weights
-        return w1 * _gauss(points - mu[gt], inv) + w2 * _gauss(points - prior_mean[gt], inv)
+        box = gts.tensor[gt]  # (K, 5)
+        return w1 * _gauss(points - box[:, :2], box) + w2 * _gauss(points - prior_mean[gt], box)
 
 
-def _gauss(d: Tensor, inv: Tensor) -> Tensor:
-    """``exp(-d' inv d / 2)`` for (K, 2) vectors and (K, 2, 2) matrices."""
-    maha = (d[:, None, :] @ inv @ d[:, :, None])[:, 0, 0]
-    return torch.exp(-0.5 * maha)
+def _gauss(d: Tensor, boxes: Tensor) -> Tensor:
+    """``exp(-d' Sigma^-1 d / 2)`` with ``Sigma`` of (K, 5) boxes, for (K, 2) offsets ``d``.
+
+    Evaluated in each box's own frame, ``d' Sigma^-1 d = (2u / w)^2 + (2v / h)^2``, so a thin
+    box (h -> 0) gives a large finite value instead of inverting a singular matrix.
+    """
+    w, h = boxes[:, 2].clamp(_MIN_SIDE, _MAX_SIDE), boxes[:, 3].clamp(_MIN_SIDE, _MAX_SIDE)
+    cos, sin = torch.cos(boxes[:, 4]), torch.sin(boxes[:, 4])
+    u = d[:, 0] * cos + d[:, 1] * sin  # along w
+    v = -d[:, 0] * sin + d[:, 1] * cos  # along h
+    return torch.exp(-0.5 * ((2 * u / w) ** 2 + (2 * v / h) ** 2))
 
 
 def _restore_best(
@@ -273,7 +281,12 @@ def _restore_best(
 
 
 def gaussian_similarity(gts: RBoxes, priors: Tensor) -> Tensor:
-    """``1 / (1 + GJSD)`` (alpha 1/2, i.e. the Bhattacharyya distance) of gts vs priors.
+    """``1 / (1 + GJSD)`` with alpha 1/2, which is the Bhattacharyya distance, gts vs priors.
+
+    ``D = 1/8 d' S^-1 d + 1/2 ln(|S| / sqrt(|S_g| |S_p|))`` with ``S = (S_g + S_p) / 2``. The
+    boxes' own log-determinants are taken exactly, ``ln |S| = 2 ln(w/2) + 2 ln(h/2)``: from
+    the matrix entries, a thin gt's small eigenvalue drowns in float rounding (a negative
+    determinant, NaN). ``S`` itself is well conditioned since the priors are large.
 
     Args:
         gts: M boxes.
@@ -283,14 +296,26 @@ def gaussian_similarity(gts: RBoxes, priors: Tensor) -> Tensor:
         (M, N) similarities in (0, 1], computed in at least float32.
     """
     dtype = torch.promote_types(priors.dtype, torch.float32)
-    mu_g, s_g = rboxes_to_gaussian(RBoxes(gts.tensor.to(dtype)))
-    mu_p, s_p = rboxes_to_gaussian(RBoxes(priors.to(dtype)))
-    rows = max(1, _SIM_CHUNK_ELEMENTS // max(priors.shape[0], 1))
+    g, p = gts.tensor.to(dtype), priors.to(dtype)
+    mu_g, s_g = rboxes_to_gaussian(RBoxes(g))
+    mu_p, s_p = rboxes_to_gaussian(RBoxes(p))
+    logdet_g, logdet_p = _logdet(g), _logdet(p)
+    rows = max(1, _SIM_CHUNK_ELEMENTS // max(p.shape[0], 1))
     out = []
-    for s in range(0, len(gts), rows):
-        d = bhattacharyya_distance(mu_g[s : s + rows, None], s_g[s : s + rows, None], mu_p, s_p)
-        out.append(1 / (1 + d))
+    for i in range(0, len(g), rows):
+        s = (s_g[i : i + rows, None] + s_p[None]) / 2  # (m, N, 2, 2)
+        det = s[..., 0, 0] * s[..., 1, 1] - s[..., 0, 1] ** 2  # (m, N)
+        dx, dy = (mu_g[i : i + rows, None] - mu_p[None]).unbind(-1)  # (m, N) each
+        maha = (s[..., 1, 1] * dx**2 - 2 * s[..., 0, 1] * dx * dy + s[..., 0, 0] * dy**2) / det
+        half = 0.5 * (logdet_g[i : i + rows, None] + logdet_p[None])  # (m, N)
+        out.append(1 / (1 + maha / 8 + 0.5 * (torch.log(det) - half)))
     return torch.cat(out, dim=0)  # (M, N)
+
+
+def _logdet(boxes: Tensor) -> Tensor:
+    """(N,) ``ln |Sigma|`` of (N, 5) boxes: ``ln(w^2 h^2 / 16)`` with clamped sides."""
+    w, h = boxes[:, 2].clamp(_MIN_SIDE, _MAX_SIDE), boxes[:, 3].clamp(_MIN_SIDE, _MAX_SIDE)
+    return 2 * torch.log(w / 2) + 2 * torch.log(h / 2)
 
 
 def ignore_inside(assignment: Assignment, points: Tensor, regions: RBoxes) -> Assignment:

@@ -105,6 +105,15 @@ def test_mixed_batch_and_non_square_input_trains():
     assert model(images[:1], [hb])["loss_reg"].item() > 0
 
 
+def test_degenerate_target_boxes_give_finite_losses():
+    model = _small().train()
+    targets = [_targets([[32, 32, 0.0, 0.0, 0.0], [20, 40, 12, 0.0, 0.5]], [0, 1])]
+    losses = model(torch.randn(1, 3, 64, 64), targets)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_ignored_boxes_teach_nothing_and_silence_their_region():
     model = _small().train()
     images = torch.randn(1, 3, 64, 64)

@@ -11,7 +11,7 @@ from rsdet.models.dcfl_assigner import (
     ignore_inside,
 )
 from rsdet.models.iou_assigner import MaxIoUAssigner
-from rsdet.structures import RBoxes
+from rsdet.structures import RBoxes, bhattacharyya_distance, rboxes_to_gaussian
 
 # Only the coarse step acts: every candidate is kept and passes the DGMM.
 COARSE_ONLY = {"topq": 1000, "gauss_thr": 1e6}
@@ -51,6 +51,26 @@ def test_similarity_reference_values():
     a = gaussian_similarity(RBoxes(_gt([0, 0, 20, 4, 0.3])), _priors([[5, 3, 32]]))
     b = gaussian_similarity(RBoxes(_gt([0, 0, 4, 20, 0.3 + math.pi / 2])), _priors([[5, 3, 32]]))
     assert a.item() == pytest.approx(b.item())
+
+
+def test_similarity_matches_rsdet_bhattacharyya_and_survives_thin_boxes():
+    gen = torch.Generator().manual_seed(0)
+    boxes = torch.cat(
+        [
+            torch.rand(20, 2, generator=gen) * 1000,
+            2 + torch.rand(20, 2, generator=gen) * 60,
+            torch.rand(20, 1, generator=gen) * 3,
+        ],
+        1,
+    ).double()
+    priors = _priors([[500, 500, 32], [10, 900, 64], [700, 80, 128]])
+    mu_g, s_g = rboxes_to_gaussian(RBoxes(boxes))
+    mu_p, s_p = rboxes_to_gaussian(RBoxes(priors))
+    ref = 1 / (1 + bhattacharyya_distance(mu_g[:, None], s_g[:, None], mu_p[None], s_p[None]))
+    torch.testing.assert_close(gaussian_similarity(RBoxes(boxes), priors), ref)
+    # A zero-height gt at an angle: rounding makes its covariance singular, not the result.
+    thin = gaussian_similarity(RBoxes(torch.tensor([[500.0, 500, 12, 0, 0.5]])), priors.float())
+    assert torch.isfinite(thin).all() and (thin >= 0).all()
 
 
 def test_no_gts_means_all_negative():
@@ -199,10 +219,12 @@ def test_moved_priors_drive_assignment():
     assert _run(C2FAssigner(topk=1, topq=1), priors, gts, moved=moved).positive.all()
 
 
-def test_degenerate_gt_gives_no_nan():
+def test_degenerate_gt_is_matched_only_exactly_on_it():
+    # A point gt: its covariance is clamped to (1e-7 px)^2, so the DGMM is ~1 at the point
+    # and 0 elsewhere; the prior centred on it stays positive, the other does not.
     priors = _priors([[100, 100, 32], [108, 100, 32]])
     a = _run(C2FAssigner(topk=2), priors, _gt([100, 100, 0.0, 0.0, 0]))
-    assert a.gt_index.shape == (2,)
+    assert a.gt_index.tolist() == [0, -1]
 
 
 def test_ignore_inside_marks_negatives_only():
