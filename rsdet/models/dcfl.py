@@ -244,7 +244,8 @@ class DCFL(nn.Module):
         if targets is None:
             raise ValueError("DCFL in train mode needs targets (call .eval() to detect)")
         moved = self.moved_priors(priors, offsets, images.shape[-2])  # (B, N, 5)
-        return self.loss(_flatten(cls), _flatten(deltas), priors, moved, targets)
+        # Assignment and losses in float32 even under autocast (pixel coordinates, IoUs).
+        return self.loss(_flatten(cls).float(), _flatten(deltas).float(), priors, moved, targets)
 
     def load_pretrained(self) -> None:
         """Load the backbone's ImageNet weights from :attr:`pretrained`, when one is named.
@@ -264,7 +265,7 @@ class DCFL(nn.Module):
         out = []
         for f, s in zip(feats, STRIDES, strict=True):
             h, w = f.shape[-2:]
-            pts = grid_points(h, w, s, offset=0.0, device=f.device, dtype=f.dtype)  # (HW, 2)
+            pts = grid_points(h, w, s, offset=0.0, device=f.device)  # (HW, 2) float32
             size = pts.new_full((h * w, 2), self.prior_scale * s)
             out.append(torch.cat([pts, size, pts.new_zeros(h * w, 1)], dim=1))  # (HW, 5)
         return torch.cat(out, dim=0)  # (N, 5)
@@ -287,7 +288,7 @@ class DCFL(nn.Module):
             scale = s if self.fix_offset_scale else image_h / 256 * 2**level
             taps = off.detach().reshape(b, 9, 2, -1)  # (B, 18, H, W) -> (B, 9, [dy, dx], HW)
             mean = taps.mean(dim=1).flip(1).transpose(1, 2)  # (B, HW, [dx, dy]) feature px
-            shifts.append(mean * scale)
+            shifts.append(mean.float() * scale)
         shift = torch.cat(shifts, dim=1)  # (B, N, 2) input px
         sizes = priors[None, :, 2:].expand(b, -1, -1)  # (B, N, 3): w, h, theta unchanged
         return torch.cat([priors[None, :, :2] + shift, sizes], dim=2)  # (B, N, 5)
@@ -346,9 +347,9 @@ class DCFL(nn.Module):
         for b in range(cls[0].shape[0]):
             scores, boxes = [], []
             for c, d, p in zip(cls, deltas, level_priors, strict=True):
-                s = c[b].flatten(1).T.sigmoid()  # (C, H, W) -> (HW, C)
+                s = c[b].flatten(1).T.float().sigmoid()  # (C, H, W) -> (HW, C)
                 top = s.max(dim=1).values.topk(min(pp.pre_nms_top_k, s.shape[0])).indices
-                reg = d[b].flatten(1).T[top]  # (5, H, W) -> (HW, 5) -> (k, 5)
+                reg = d[b].flatten(1).T[top].float()  # (5, H, W) -> (HW, 5) -> (k, 5)
                 boxes.append(DCFL_CODER.decode(p[top], reg, max_shape=(image_hw[0], image_hw[1])))
                 scores.append(s[top])
             out.append(self._select(torch.cat(scores), torch.cat(boxes)))  # (K, C), (K, 5)
