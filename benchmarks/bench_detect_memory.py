@@ -30,7 +30,6 @@ CHILD = "--child"
 
 def child(scene: str, out: str, batch: int, prefetch: int) -> None:
     import torch
-    from rsdet.pipelines.detect_models import reuse_freed_memory
     from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
     from torch import nn
 
@@ -46,7 +45,6 @@ def child(scene: str, out: str, batch: int, prefetch: int) -> None:
             return [Detections.empty() for _ in images]
 
     torch.set_num_threads(1)
-    reuse_freed_memory()  # as the rsdet detect command does for its process
     spec = ModelSpec("null", ("object",), input=InputSpec(), tile_size=1024, overlap=128)
     det = Detector(NullNet(), spec, device="cpu")
     base = peak_rss_mb()

@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 from _detect_common import model_tiling, report, textured_scene, tinynet_checkpoint
-from rsdet.pipelines.detect_models import reuse_freed_memory
 from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
 
 from rsdet import load_model
@@ -105,7 +104,6 @@ def main() -> None:
     parser.add_argument("--no-cli", action="store_true", help="skip the command-line run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    reuse_freed_memory()  # as the rsdet detect command does for its process
     score_thr = 0.005 if args.dense else None
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -32,7 +32,6 @@ import numpy as np
 import rasterio
 import torch
 from _detect_common import model_tiling, report, textured_scene, tinynet_checkpoint
-from rsdet.pipelines.detect_models import reuse_freed_memory
 from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
 from sahi.models.base import DetectionModel
 from sahi.postprocess.backends import set_postprocess_backend
@@ -150,7 +149,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="alternate runs; report the fastest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    reuse_freed_memory()  # as the rsdet detect command does; SAHI runs in this process too
     set_postprocess_backend("numpy")  # no torchvision here
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)

@@ -112,10 +112,7 @@ def detect(
 ) -> None:
     """Detect objects in SCENES and write one polygon per object, in the scene CRS."""
     with user_errors():
-        from rsdet.pipelines.detect_models import reuse_freed_memory
         from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
-
-        reuse_freed_memory()
 
         options = DetectOptions(
             tile_size=tile_size,

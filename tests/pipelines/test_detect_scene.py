@@ -362,10 +362,12 @@ def test_score_threshold_applies_to_predict_objects(scene):
     assert frame.score.min() >= 0.65 and len(frame) == 5
 
 
-def test_tensor_inputs_reach_the_detector_as_floats(scene):
+def test_cpu_batches_reach_the_detector_channels_last(scene):
     seen = []
     det = planted_detector()
     forward = det.module.forward
-    det.module.forward = lambda x: seen.append(x.dtype) or forward(x)
-    detect_scene(scene, det)
-    assert set(seen) == {torch.float32}
+    det.module.forward = lambda x: seen.append(x) or forward(x)
+    frame = detect_scene(scene, det)
+    assert {x.dtype for x in seen} == {torch.float32}
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
+    assert_each_object_once(frame, OBJECTS)  # same pixels, whatever the memory layout
