@@ -164,6 +164,12 @@ def _load(recipe: TrainRecipe, rep: Reporter) -> tuple[TrainData, TrainData | No
     if recipe.data.val is None:
         return train_data, None
     val_data = load_data(recipe.data.val, rep.note)
+    dense = sum(1 for sample in val_data.samples if len(sample) > 100)
+    if recipe.eval.protocol == "coco" and dense:
+        rep.note(
+            f"{recipe.data.val}: {dense} images hold more than 100 objects, but coco scores at "
+            "most 100 detections per image; eval.protocol aitod allows 1500"
+        )
     if val_data.classes != train_data.classes:
         raise ConfigError(
             f"data.val: classes {list(val_data.classes)} differ from the training data's "

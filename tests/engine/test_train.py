@@ -146,3 +146,26 @@ def test_validation_data_with_other_classes_is_refused(tmp_path):
     other = "synthetic:?n=1&size=200&kind=trees"
     with pytest.raises(ConfigError, match=r"data\.val: classes \['tree'\] differ .*\['vehicle'\]"):
         train(recipe(**{"data.val": other}), tmp_path)
+
+
+def test_dense_validation_images_under_coco_get_a_warning(tmp_path):
+    notes = []
+
+    class Notes:
+        def begin(self, title, total, done):
+            pass
+
+        def advance(self, fields):
+            pass
+
+        def note(self, message):
+            notes.append(message)
+
+    dense = "synthetic:?n=1&size=1024&seed=2&kind=vehicles"
+    train(
+        recipe(epochs=1, **{"data.val": dense, "data.windows_per_epoch": 4}),
+        tmp_path,
+        reporter=Notes(),
+    )
+    assert any("more than 100 objects" in n and "aitod allows 1500" in n for n in notes)
+    assert notes[-1].startswith("epoch 1: ")
