@@ -103,11 +103,26 @@ def _format(s: dict[str, Any]) -> str:
     prov = s["provenance"]
     for key in ("recipe", "data", "epochs", "metrics", "command"):
         if key in prov:
-            value = prov[key]
-            lines.append(
-                f"{key.capitalize():12s} {_items(value) if isinstance(value, dict) else value}"
-            )
+            value = _recipe(prov[key]) if key == "recipe" else prov[key]
+            text = _items(value) if isinstance(value, dict) else str(value)
+            lines.append(f"{key.capitalize():12s} {text}")
     return "\n".join(lines)
+
+
+def _recipe(recipe: Any) -> Any:
+    """A stored recipe dict shortened to its training budget (``--json`` has all of it)."""
+    if not isinstance(recipe, dict):
+        return recipe
+    optim, schedule = recipe.get("optim") or {}, recipe.get("schedule") or {}
+    short = {
+        "epochs": recipe.get("epochs"),
+        "batch_size": recipe.get("batch_size"),
+        "optim": optim.get("name"),
+        "lr": optim.get("lr"),
+        "schedule": schedule.get("kind"),
+        "seed": recipe.get("seed"),
+    }
+    return {k: v for k, v in short.items() if v is not None}
 
 
 def _nums(values: Any) -> str:
@@ -116,5 +131,6 @@ def _nums(values: Any) -> str:
 
 
 def _items(d: dict[str, Any]) -> str:
-    """``key=value key=value`` for a flat mapping (floats shortened)."""
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
+    """``key=value key=value`` for a flat mapping (floats shortened, None left out)."""
+    pairs = [(k, v) for k, v in d.items() if v is not None]
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in pairs)

@@ -27,7 +27,7 @@ def checkpoint(tmp_path_factory):
         description="synthetic test model",
     )
     provenance = {
-        "recipe": "tiny.yaml",
+        "recipe": {"epochs": 3, "optim": {"name": "adamw", "lr": 0.004}, "model": {"arch": "x"}},
         "data": "synthetic:?n=8",
         "epochs": 3,
         "metrics": {"AP": 0.25},
@@ -49,6 +49,7 @@ def test_json_reports_counts_of_the_deployed_network(checkpoint):
     assert info["input"]["gsd_m"] == 0.5 and info["input"]["bands"] == [1, 2, 3]
     assert info["tile_size"] == 512 and info["arch_config"]["strides"] == [8, 16, 32]
     assert info["provenance"]["metrics"] == {"AP": 0.25} and info["provenance"]["epochs"] == 3
+    assert info["provenance"]["recipe"]["model"] == {"arch": "x"}  # --json keeps all of it
 
 
 def test_human_output_names_the_facts(checkpoint):
@@ -61,7 +62,7 @@ def test_human_output_names_the_facts(checkpoint):
         "2: vehicle, ship",
         "GSD 0.5 m",
         "AP=0.25",
-        "tiny.yaml",
+        "epochs=3 optim=adamw lr=0.004",  # the stored recipe, shortened
     ):
         assert fact in result.stdout
 
