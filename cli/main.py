@@ -28,6 +28,7 @@ def _root() -> None:
 #   app.command("detect")(_detect.detect)
 # --- commands ---
 from rsdet.cli import detect as _detect
+
 app.command("detect")(_detect.detect)
 from rsdet.cli import split as _split
 app.command("split")(_split.split)
