@@ -15,6 +15,7 @@ from rsdet.structures.rotated_iou import (
     quad_intersection_area,
     rotated_iou,
 )
+from rsdet.structures.spatial import overlapping_pairs
 from rsdet.structures.targets import Targets
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "kld",
     "nms",
     "norm_angle",
+    "overlapping_pairs",
     "pairwise_iof",
     "pairwise_ios",
     "pairwise_iou",

@@ -4,15 +4,14 @@ Greedy NMS keeps the best-scoring box, drops every box overlapping it by more th
 threshold, and repeats. We compute the same result without a Python loop over boxes:
 
 1. sort by score and list the *candidate* pairs whose envelopes overlap (only they can
-   have a positive IoU);
+   have a positive IoU), in linear time with :func:`~rsdet.structures.overlapping_pairs`;
 2. measure the exact IoU of those pairs and keep the edges ``i -> j`` above the threshold
    (``i`` ranked before ``j``);
 3. solve ``keep[j] = not any(keep[i] for i -> j)`` by fixed-point iteration
    (:func:`greedy_keep`). Its unique solution is exactly greedy NMS; the number of rounds is
    the longest chain of boxes suppressing one another, a handful in practice.
 
-The same :func:`greedy_keep` serves the scene merger, which builds its candidate pairs with a
-spatial index instead of the block scan used here.
+The same candidate search and :func:`greedy_keep` serve the cross-tile scene merger.
 """
 
 from __future__ import annotations
@@ -23,11 +22,9 @@ from torch import Tensor
 from rsdet.structures.hboxes import HBoxes, box_iou
 from rsdet.structures.rboxes import RBoxes
 from rsdet.structures.rotated_iou import rotated_iou
+from rsdet.structures.spatial import overlapping_pairs
 
 __all__ = ["batched_nms", "greedy_keep", "nms"]
-
-# Rows per block when scanning envelope overlaps: bounds memory at ~block * N booleans.
-_BLOCK = 1024
 
 
 def greedy_keep(num: int, src: Tensor, dst: Tensor) -> Tensor:
@@ -55,29 +52,16 @@ def greedy_keep(num: int, src: Tensor, dst: Tensor) -> Tensor:
     raise RuntimeError("greedy_keep did not converge; are all edges src < dst?")
 
 
-def _overlapping_pairs(env: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Pairs ``i < j`` of (N, 4) envelopes with positive-area overlap (and equal labels)."""
-    n = env.shape[0]
-    idx = torch.arange(n, device=env.device)
-    rows, cols = [], []
-    for s in range(0, n, _BLOCK):
-        e = env[s : s + _BLOCK]
-        hit = (
-            (e[:, None, 0] < env[None, :, 2])
-            & (env[None, :, 0] < e[:, None, 2])
-            & (e[:, None, 1] < env[None, :, 3])
-            & (env[None, :, 1] < e[:, None, 3])
-            & (idx[None, :] > idx[s : s + _BLOCK, None])
-        )
-        if labels is not None:
-            hit &= labels[s : s + _BLOCK, None] == labels[None, :]
-        i, j = hit.nonzero(as_tuple=True)
-        rows.append(i + s)
-        cols.append(j)
-    if not rows:
-        empty = torch.zeros(0, dtype=torch.long, device=env.device)
-        return empty, empty
-    return torch.cat(rows), torch.cat(cols)
+def _candidate_pairs(env: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Pairs ``i < j`` of (N, 4) envelopes with positive-area overlap (and equal labels).
+
+    The grid hash runs in numpy on the CPU (an (N, 4) copy is cheap even from a GPU); the
+    exact IoUs of the candidates are then computed on the boxes' own device.
+    """
+    env_np = env.detach().to("cpu", torch.float64).numpy()
+    labels_np = None if labels is None else labels.detach().cpu().numpy()
+    i, j = overlapping_pairs(env_np, labels_np)
+    return torch.from_numpy(i).to(env.device), torch.from_numpy(j).to(env.device)
 
 
 def _pair_iou(boxes: HBoxes | RBoxes, i: Tensor, j: Tensor) -> Tensor:
@@ -96,7 +80,7 @@ def _nms(
     order = torch.argsort(scores, descending=True, stable=True)
     ranked = boxes[order]
     ranked_labels = labels[order] if labels is not None else None
-    i, j = _overlapping_pairs(ranked.envelope().tensor, ranked_labels)
+    i, j = _candidate_pairs(ranked.envelope().tensor, ranked_labels)
     over = _pair_iou(ranked, i, j) > iou_threshold
     keep = greedy_keep(len(ranked), i[over], j[over])
     return order[keep]
