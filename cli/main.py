@@ -1,12 +1,18 @@
 """Entry point of the ``rsdet`` command.
 
-Commands import their pipeline inside the function body, so ``rsdet --help`` never imports
-torch, rasterio or geopandas.
+Each command lives in its own module and imports its pipeline inside the command function,
+so ``rsdet --help`` never imports torch, rasterio or geopandas.
 """
 
 from __future__ import annotations
 
 import typer
+from rsdet.cli import demo as _demo
+from rsdet.cli import detect as _detect
+from rsdet.cli import eval as _eval
+from rsdet.cli import info as _info
+from rsdet.cli import split as _split
+from rsdet.cli import train as _train
 
 app = typer.Typer(
     name="rsdet",
@@ -22,28 +28,13 @@ def _root() -> None:
     """rsdet: detect, train, evaluate and split remote-sensing detection data."""
 
 
-# Commands: each module imports its pipeline lazily inside the command function, so these
-# imports cost nothing at start-up. Add a command as two adjacent lines below the marker:
-#   from rsdet.cli import detect as _detect
-#   app.command("detect")(_detect.detect)
-# --- commands ---
-from rsdet.cli import detect as _detect
-
+# In the order a user meets them: the main job first.
 app.command("detect")(_detect.detect)
-from rsdet.cli import split as _split
-app.command("split")(_split.split)
-from rsdet.cli import train as _train
-
 app.command("train")(_train.train)
-from rsdet.cli import demo as _demo
-
-app.command("demo")(_demo.demo)
-from rsdet.cli import info as _info
-
-app.command("info")(_info.info)
-from rsdet.cli import eval as _eval
-
 app.command("eval")(_eval.eval)
+app.command("split")(_split.split)
+app.command("info")(_info.info)
+app.command("demo")(_demo.demo)
 
 
 def main() -> None:
