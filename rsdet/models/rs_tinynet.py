@@ -182,9 +182,10 @@ def _attention(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.ModuleList:
 
 
 def _neck(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.Module:
-    """PFDH's progressive fusion, or the PAN baseline; blocks per fusion as YOLOv8's neck."""
-    depth = scaled_depth(3, SIZES[cfg.size].depth)
-    return ProgressiveFusion(channels, depth) if cfg.pfdh else PAN(channels, depth)
+    """PFDH's progressive fusion, or the PAN baseline (C2f blocks as YOLOv8's neck)."""
+    if cfg.pfdh:
+        return ProgressiveFusion(channels)  # no refinement blocks: see rsdet.models.pfdh
+    return PAN(channels, scaled_depth(3, SIZES[cfg.size].depth))
 
 
 def _head(cfg: RSTinyNetConfig, channels: Sequence[int]) -> DecoupledHead:

@@ -1,7 +1,9 @@
+import math
+
 import pytest
 import torch
 
-from rsdet.models.pfdh import ASFF, ProgressiveFusion, Resample
+from rsdet.models.pfdh import ASFF, LevelFusion, ProgressiveFusion, Resample
 
 
 def _pyramid(channels, finest=8, batch=1):
@@ -52,6 +54,24 @@ def test_coarsest_level_joins_in_the_last_stage_only():
     outs = neck(feats)
     outs[0].sum().backward()
     assert feats[3].grad.abs().sum() > 0  # after the last stage every level reaches stride 4
+
+
+def test_fusion_starts_by_favouring_the_own_level():
+    level = LevelFusion([8, 16], dst=1).eval()
+    # Zero inputs: the compress convs give 0, so the logits are the biases (0, 2).
+    w = level.fuse.weights([torch.zeros(1, 16, 2, 2)] * 2)
+    own = math.exp(2) / (math.exp(2) + 1)  # 0.88
+    assert torch.allclose(w[:, 1], torch.full((1, 2, 2), own))
+    assert torch.allclose(w[:, 0], torch.full((1, 2, 2), 1 - own))
+
+
+def test_fusion_is_added_to_each_level():
+    channels = [8, 16, 24]
+    neck = ProgressiveFusion(channels).eval()
+    for expand in neck.expand:
+        torch.nn.init.zeros_(expand[0].weight)  # conv -> 0, BN(0) = 0, SiLU(0) = 0
+    feats = _pyramid(channels)
+    assert all(torch.equal(o, f) for o, f in zip(neck(feats), feats, strict=True))
 
 
 def test_progressive_fusion_needs_two_levels():
