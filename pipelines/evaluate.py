@@ -24,7 +24,6 @@ from rsdet.pipelines.progress import make_progress
 
 from rsdet.datasets import load_dataset
 from rsdet.datasets.dataset import Dataset
-from rsdet.datasets.files import write_bytes_atomic
 from rsdet.datasets.spec import DatasetSpec, parse_spec
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.evaluation import (
@@ -41,6 +40,7 @@ from rsdet.evaluation import (
 from rsdet.evaluation.from_samples import voc_ground_truth
 from rsdet.evaluation.protocols import coco_params, is_coco_style, normalize_dota_version
 from rsdet.evaluation.submission import Task
+from rsdet.io.atomic import write_bytes_atomic
 
 __all__ = ["GroundTruthSpecError", "check_output", "result_table", "run_eval", "write_result"]
 

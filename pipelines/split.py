@@ -33,7 +33,6 @@ from rsdet.pipelines.progress import make_progress
 
 from rsdet.datasets import Sample, WindowClipper, load_dataset, open_image, parse_spec
 from rsdet.datasets.dataset import Dataset
-from rsdet.datasets.files import atomic_output, write_bytes_atomic
 from rsdet.datasets.loader import FORMATS
 from rsdet.datasets.patch_writers import LabelOutput, PatchWriter
 from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate
@@ -42,6 +41,7 @@ from rsdet.datasets.sample import TRUNCATED
 from rsdet.datasets.spec import DatasetSpec
 from rsdet.datasets.windows import window_grid
 from rsdet.errors import InputError, OutputExistsError
+from rsdet.io.atomic import atomic_output, write_bytes_atomic
 
 __all__ = [
     "MANIFEST_NAME",

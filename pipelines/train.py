@@ -22,10 +22,10 @@ from rsdet.pipelines.progress import make_progress
 
 import rsdet
 from rsdet.config import ConfigError, apply_overrides, from_dict, to_dict
-from rsdet.datasets.files import atomic_output
 from rsdet.engine.recipe import TrainRecipe
 from rsdet.engine.train import RunResult, train
 from rsdet.errors import InputError, OutputExistsError
+from rsdet.io.atomic import atomic_output
 
 __all__ = ["RECIPES_DIR", "TrainOptions", "find_recipe", "resolve_recipe", "run_train"]
 

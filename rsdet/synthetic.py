@@ -32,8 +32,8 @@ import cv2
 import numpy as np
 
 from rsdet.config import ConfigError, from_dict
-from rsdet.datasets.files import atomic_output
 from rsdet.datasets.sample import Sample
+from rsdet.io.atomic import atomic_output
 
 __all__ = [
     "CLASSES",

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from rsdet.datasets.files import atomic_output
+from rsdet.io.atomic import atomic_output
 
 __all__ = ["Logbook"]
 

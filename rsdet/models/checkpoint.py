@@ -13,8 +13,6 @@ loads with ``torch.load(weights_only=True)``)::
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import torch
 
 from rsdet.config import ConfigError, from_dict, to_dict
 from rsdet.errors import RsdetError
+from rsdet.io.atomic import atomic_output
 from rsdet.models.spec import ModelSpec
 
 __all__ = ["FORMAT", "Checkpoint", "CheckpointError", "read_checkpoint", "write_checkpoint"]
@@ -48,7 +47,6 @@ class Checkpoint:
 def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     """Write ``ckpt`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "format": FORMAT,
         "spec": to_dict(ckpt.spec),
@@ -58,14 +56,8 @@ def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     }
     if ckpt.train_state is not None:
         payload["train_state"] = ckpt.train_state
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
