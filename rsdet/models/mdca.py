@@ -13,8 +13,8 @@ networks", Eng. Appl. of AI 2023), which this module follows:
   between neighbouring channels / rows / columns) followed by a sigmoid;
 * the three gated copies are averaged: ``y = x * (a_c + a_h + a_w) / 3``.
 
-The standard deviation is the population one (``unbiased=False``) so that 1x1 maps and
-single rows give 0, never NaN.
+The standard deviation is the population one, with the variance clamped at 1e-12, so that
+1x1 maps and single rows give ~0, never NaN (see :func:`axis_moments`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MDCA", "AxisGate", "channel_kernel_size"]
+__all__ = ["MDCA", "AxisGate", "axis_moments", "channel_kernel_size"]
 
 
 def channel_kernel_size(channels: int, gamma: float = 1.0, lam: float = 1.5) -> int:
@@ -38,35 +38,27 @@ def channel_kernel_size(channels: int, gamma: float = 1.0, lam: float = 1.5) -> 
 
 
 class AxisGate(nn.Module):
-    """Sigmoid gate along one axis of a (B, C, H, W) tensor, from mean + std pooling.
+    """Sigmoid gate along one axis, from the mean and std of the other two axes.
+
+    ``forward(mean, std)`` takes the two (B, L) descriptors of the L positions along the
+    gated axis (channels, rows or columns) and returns the (B, L) gate, values in (0, 1).
 
     Args:
-        axis: 1 (channels), 2 (height) or 3 (width); the other two axes are pooled.
-        kernel_size: odd length of the 1-D convolution along ``axis``.
-
-    ``forward`` returns the gate, broadcastable to the input: (B, C, 1, 1), (B, 1, H, 1)
-    or (B, 1, 1, W), values in (0, 1).
+        kernel_size: odd length of the 1-D convolution along the gated axis.
     """
 
-    def __init__(self, axis: int, kernel_size: int) -> None:
+    def __init__(self, kernel_size: int) -> None:
         super().__init__()
-        if axis not in (1, 2, 3):
-            raise ValueError(f"axis must be 1, 2 or 3, got {axis}")
-        self.axis = axis
-        self.pooled = tuple(d for d in (1, 2, 3) if d != axis)
         # MCA's learnt mixing weights of the mean and std descriptors (initialised U(0, 1)).
         self.mix = nn.Parameter(torch.rand(2))
         self.conv = nn.Conv1d(1, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Compute the gate of ``x`` (B, C, H, W)."""
-        mean = x.mean(dim=self.pooled, keepdim=True)
-        std = x.std(dim=self.pooled, keepdim=True, unbiased=False)  # 0 on 1x1, never NaN
+    def forward(self, mean: Tensor, std: Tensor) -> Tensor:
+        """Gate from (B, L) descriptors."""
         alpha, beta = self.mix.sigmoid()
-        s = 0.5 * (mean + std) + alpha * mean + beta * std  # e.g. (B, 1, H, 1) for axis 2
-        shape = s.shape
-        z: Tensor = self.conv(s.reshape(shape[0], 1, -1))  # (B, 1, L): L = gated axis length
-        return z.sigmoid().reshape(shape)  # (B, 1, L) -> broadcastable gate
+        s = 0.5 * (mean + std) + alpha * mean + beta * std  # (B, L)
+        z: Tensor = self.conv(s[:, None])  # (B, L) -> (B, 1, L): local context along L
+        return z[:, 0].sigmoid()  # (B, 1, L) -> (B, L)
 
 
 class MDCA(nn.Module):
@@ -81,12 +73,45 @@ class MDCA(nn.Module):
 
     def __init__(self, channels: int, spatial_kernel: int = 3) -> None:
         super().__init__()
-        self.channel_gate = AxisGate(1, channel_kernel_size(channels))
-        self.height_gate = AxisGate(2, spatial_kernel)
-        self.width_gate = AxisGate(3, spatial_kernel)
+        self.channel_gate = AxisGate(channel_kernel_size(channels))
+        self.height_gate = AxisGate(spatial_kernel)
+        self.width_gate = AxisGate(spatial_kernel)
 
     def forward(self, x: Tensor) -> Tensor:
         """Re-weight ``x`` by the mean of its three gates."""
-        # x*a_c, x*a_h, x*a_w averaged = x times the averaged gates (one full-size product).
-        gate: Tensor = self.channel_gate(x) + self.height_gate(x) + self.width_gate(x)
-        return x * (gate / 3)  # (B, C, 1, 1) + (B, 1, H, 1) + (B, 1, 1, W) -> (B, C, H, W)
+        (c_mean, c_std), (h_mean, h_std), (w_mean, w_std) = axis_moments(x)
+        a_c = self.channel_gate(c_mean, c_std)[:, :, None, None]  # (B, C) -> (B, C, 1, 1)
+        a_h = self.height_gate(h_mean, h_std)[:, None, :, None]  # (B, H) -> (B, 1, H, 1)
+        a_w = self.width_gate(w_mean, w_std)[:, None, None, :]  # (B, W) -> (B, 1, 1, W)
+        # x*a_c, x*a_h, x*a_w averaged = x times the averaged gates: the spatial part is
+        # (B, 1, H, W), so only one full-size sum and one full-size product are made.
+        gate: Tensor = a_c / 3 + (a_h + a_w) / 3  # -> (B, C, H, W)
+        return x * gate.to(x.dtype)
+
+
+Moments = tuple[Tensor, Tensor]
+
+
+def axis_moments(x: Tensor) -> tuple[Moments, Moments, Moments]:
+    """Mean and population std along channels, rows and columns of a (B, C, H, W) tensor.
+
+    Returns ``((mean, std) over H, W per channel: (B, C); over C, W per row: (B, H);
+    over C, H per column: (B, W))``. Computed in float32 from two partial sums over C
+    (of ``x`` and ``x^2``) and two over H, W: a few passes over the map instead of one
+    strided reduction per statistic and axis, which on a stride-4 map cost more CPU time
+    than the convolutions around it. The variance is clamped at 1e-12 before the square
+    root, so constant maps (1x1 maps, single rows) give a std of 1e-6 and finite gradients.
+    """
+    x = x.float()  # fp16 sums over C x W elements would overflow
+    _, c, h, w = x.shape
+    sq = x * x
+    by_pixel, sq_by_pixel = x.sum(dim=1), sq.sum(dim=1)  # (B, C, H, W) -> (B, H, W)
+    channel = (x.mean(dim=(2, 3)), sq.mean(dim=(2, 3)))  # (B, C)
+    row = (by_pixel.sum(dim=2) / (c * w), sq_by_pixel.sum(dim=2) / (c * w))  # (B, H)
+    column = (by_pixel.sum(dim=1) / (c * h), sq_by_pixel.sum(dim=1) / (c * h))  # (B, W)
+    return _mean_std(*channel), _mean_std(*row), _mean_std(*column)
+
+
+def _mean_std(mean: Tensor, mean_sq: Tensor) -> Moments:
+    """``(mean, sqrt(E[x^2] - mean^2))`` with the variance clamped at 1e-12."""
+    return mean, (mean_sq - mean * mean).clamp(min=1e-12).sqrt()

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from rsdet.models.mdca import MDCA, AxisGate, channel_kernel_size
+from rsdet.models.mdca import MDCA, AxisGate, axis_moments, channel_kernel_size
 
 
 def test_channel_kernel_size_matches_mca_rule():
@@ -21,17 +21,46 @@ def test_zero_conv_weights_give_half_gates_everywhere():
     assert torch.allclose(mdca(x), 0.5 * x)
 
 
-def test_height_gate_by_hand():
-    gate = AxisGate(axis=2, kernel_size=1)
+def test_axis_moments_by_hand():
+    x = torch.tensor([[[[1.0, 3.0], [5.0, 5.0]]]])  # (1, 1, 2, 2): rows [1, 3] and [5, 5]
+    (c_mean, c_std), (h_mean, h_std), (w_mean, w_std) = axis_moments(x)
+    assert c_mean.tolist() == [[3.5]] and c_std.item() == pytest.approx(math.sqrt(2.75))
+    assert h_mean.tolist() == [[2.0, 5.0]]
+    assert h_std[0, 0].item() == pytest.approx(1.0) and h_std[0, 1].item() < 1e-5  # constant row
+    assert w_mean.tolist() == [[3.0, 4.0]] and w_std.tolist() == [[2.0, 1.0]]
+
+
+def test_axis_gate_by_hand():
+    gate = AxisGate(kernel_size=1)
     with torch.no_grad():
         gate.conv.weight.fill_(1.0)
         gate.mix.fill_(-100.0)  # sigmoid ~ 0: s = (mean + std) / 2
-    x = torch.tensor([[[[1.0, 3.0], [5.0, 5.0]]]])  # (1, 1, 2, 2): rows [1, 3] and [5, 5]
-    # Row 0: mean 2, population std 1 -> s = 1.5. Row 1: mean 5, std 0 -> s = 2.5.
-    expected = torch.tensor([1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(-2.5))])
-    g = gate(x)
-    assert g.shape == (1, 1, 2, 1)
-    assert torch.allclose(g.flatten(), expected)
+    g = gate(torch.tensor([[2.0, 5.0]]), torch.tensor([[1.0, 0.0]]))
+    expected = torch.tensor([[1 / (1 + math.exp(-1.5)), 1 / (1 + math.exp(-2.5))]])
+    assert torch.allclose(g, expected)
+
+
+def _reference_mdca(mdca, x):
+    """MCA written out directly: three gates from torch.mean / torch.std, averaged."""
+    gated = []
+    for gate, pooled, axis in (
+        (mdca.channel_gate, (2, 3), 1),
+        (mdca.height_gate, (1, 3), 2),
+        (mdca.width_gate, (1, 2), 3),
+    ):
+        mean = x.mean(dim=pooled)
+        std = x.std(dim=pooled, unbiased=False)
+        a = gate(mean, std).unsqueeze(pooled[0]).unsqueeze(pooled[1])
+        assert a.shape[axis] == x.shape[axis]
+        gated.append(x * a)
+    return sum(gated) / 3
+
+
+def test_mdca_matches_the_direct_formula():
+    torch.manual_seed(0)
+    mdca = MDCA(16)
+    x = torch.randn(2, 16, 6, 9) * 3 + 1
+    assert torch.allclose(mdca(x), _reference_mdca(mdca, x), atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 1, 1), (1, 16, 1, 9), (3, 16, 6, 1)])
