@@ -63,9 +63,8 @@ class TileDataset(Dataset[tuple[Tensor, Targets]]):
         self.planner = WindowPlanner(samples, data.tile_size, data.augment.scale, data.object_bias)
         self.length = data.windows_per_epoch or self.planner.default_length()
         self.augment = Augmenter(data.augment, input_spec.num_channels)
-        c = input_spec.num_channels
-        self._mean = np.asarray(input_spec.mean, np.float32)[:c]
-        self._std = np.asarray(input_spec.std, np.float32)[:c]
+        mean, std = input_spec.standardisation()
+        self._mean, self._std = mean.astype(np.float32), std.astype(np.float32)
         self._clippers: dict[int, WindowClipper] = {}
         self._readers: OrderedDict[int, ImageReader] = OrderedDict()
         self._ranges: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -81,10 +81,9 @@ class Detector:
         self.device = resolve_device(device)
         self.module = module.eval().to(self.device)
         self.spec = spec
-        c = spec.input.num_channels
-        self._mean = torch.tensor(spec.input.mean, dtype=torch.float32).reshape(-1, 1, 1)[:c]
-        self._std = torch.tensor(spec.input.std, dtype=torch.float32).reshape(-1, 1, 1)[:c]
-        self._mean, self._std = self._mean.to(self.device), self._std.to(self.device)
+        mean, std = spec.input.standardisation()
+        self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).reshape(-1, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32, device=self.device).reshape(-1, 1, 1)
         self.set_postprocess(score_thr=spec.score_thr, iou_thr=spec.iou_thr, max_det=spec.max_det)
 
     @property

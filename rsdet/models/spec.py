@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from rsdet.config import ConfigError
+
 __all__ = ["InputSpec", "ModelSpec", "scale_to_unit"]
 
 
@@ -48,17 +50,37 @@ class InputSpec:
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     gsd_m: float | None = None
 
+    def __post_init__(self) -> None:
+        # Each per-band field holds one value for all bands or one value per band; anything
+        # else (e.g. the 3-value RGB mean with a 4-band model) is a configuration mistake.
+        c = len(self.bands)
+        if c == 0:
+            raise ConfigError("input.bands: at least one band is needed")
+        for name in ("low", "high", "mean", "std"):
+            n = len(getattr(self, name))
+            if n not in (1, c):
+                raise ConfigError(
+                    f"input.{name}: {n} values for {c} bands (give 1 value or {c}; "
+                    "mean and std default to the 3 RGB ImageNet values)"
+                )
+        if any(v <= 0 for v in self.std):
+            raise ConfigError(f"input.std: values must be positive, got {list(self.std)}")
+
     @property
     def num_channels(self) -> int:
         """Number of input channels."""
         return len(self.bands)
 
+    def _per_band(self, values: tuple[float, ...]) -> np.ndarray:
+        return np.broadcast_to(np.asarray(values, np.float64), (self.num_channels,)).copy()
+
     def fixed_range(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-band ``(low, high)`` arrays of shape (C,) for fixed scaling."""
-        c = self.num_channels
-        low = np.broadcast_to(np.asarray(self.low, dtype=np.float64), (c,)).copy()
-        high = np.broadcast_to(np.asarray(self.high, dtype=np.float64), (c,)).copy()
-        return low, high
+        return self._per_band(self.low), self._per_band(self.high)
+
+    def standardisation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-band ``(mean, std)`` arrays of shape (C,), applied after range scaling."""
+        return self._per_band(self.mean), self._per_band(self.std)
 
 
 @dataclass(frozen=True)

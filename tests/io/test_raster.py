@@ -119,7 +119,8 @@ def test_constant_band_warns_and_scales_to_zero(tmp_path):
 
 
 def test_fixed_range_for_16_bit_data_is_not_divided_by_255():
-    rad = Radiometry.fixed(InputSpec(bands=(1, 2), low=(0.0,), high=(10000.0,)))
+    spec = InputSpec(bands=(1, 2), low=(0.0,), high=(10000.0,), mean=(0.5,), std=(0.25,))
+    rad = Radiometry.fixed(spec)
     raw = np.array([[[0, 5000]], [[10000, 20000]]], dtype=np.uint16)
     out = rad.to_unit(raw, np.array([[True, False]]))
     assert out.dtype == np.float32
