@@ -1,9 +1,10 @@
 """Cut a dataset into overlapping patches, DOTA_devkit style: the guts of ``rsdet split``.
 
 For every image and every rate, the image is resized by the rate (0.5 = half resolution),
-covered by the window grid of :mod:`rsdet.datasets.windows` (step = size - gap, last window
-snapped to the edge, images smaller than a patch padded with zeros / nodata), and every
-window is written as a patch plus its labels in the input's own format
+covered by the patch windows of :func:`rsdet.datasets.patches.patch_windows` (the tile
+grid of :mod:`rsdet.tiling`: step = size - gap, last window snapped to the edge; images
+smaller than a patch padded with zeros / nodata up to ``size x size``), and every window
+is written as a patch plus its labels in the input's own format
 (:mod:`rsdet.datasets.patch_writers`). Objects cut by a window border are clipped to it
 (:mod:`rsdet.datasets.clip`) and get difficulty 2 when less than ``iof_thr`` of their area
 is inside. Every patch is written, including those without objects (as the devkit). An
@@ -35,11 +36,10 @@ from rsdet.datasets import Sample, WindowClipper, load_dataset, open_image, pars
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.loader import FORMATS
 from rsdet.datasets.patch_writers import LabelOutput, PatchWriter
-from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate
+from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate, patch_windows
 from rsdet.datasets.pixels import ImageReader
 from rsdet.datasets.sample import TRUNCATED
 from rsdet.datasets.spec import DatasetSpec
-from rsdet.datasets.windows import window_grid
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.io.atomic import atomic_output, write_bytes_atomic
 
@@ -236,7 +236,7 @@ class _SplitRun:
             for rate in self.params.rates:
                 clipper = WindowClipper(sample.polygons * rate)
                 height, width = round(sample.height * rate), round(sample.width * rate)
-                for window in window_grid(height, width, self.params.size, self.params.gap):
+                for window in patch_windows(height, width, self.params.size, self.params.gap):
                     patch = cut_patch(sample, clipper, window, rate, self.params.iof_thr)
                     self._write_patch(patch, reader, keep_existing_image=reuse)
                     names.append(patch.image_id)
@@ -345,7 +345,7 @@ def _prepare_out(
 
 def _total_windows(dataset: Dataset, params: SplitParams) -> int:
     return sum(
-        len(window_grid(round(s.height * r), round(s.width * r), params.size, params.gap))
+        len(patch_windows(round(s.height * r), round(s.width * r), params.size, params.gap))
         for s in dataset.samples
         for r in params.rates
     )

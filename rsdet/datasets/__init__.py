@@ -3,8 +3,9 @@
 Every reader produces :class:`Sample` objects; :func:`load_dataset` takes a spec
 ``FORMAT:PATH[?key=value&...]`` and returns a :class:`Dataset`. Pixels are read on demand
 with :func:`read_image` / :func:`read_region` / :func:`open_image`. Patch geometry (the
-window grid, patch names and mapping patch results back to the source image) lives in
-:mod:`~rsdet.datasets.windows`, :mod:`~rsdet.datasets.patches` and :mod:`~rsdet.datasets.clip`.
+patch windows on the tile grid of :mod:`rsdet.tiling`, patch names and mapping patch
+results back to the source image) lives in :mod:`~rsdet.datasets.patches` and
+:mod:`~rsdet.datasets.clip`.
 """
 
 from rsdet.datasets.classes import AITOD_CLASSES, DIOR_CLASSES, DOTA_CLASSES
@@ -12,11 +13,11 @@ from rsdet.datasets.clip import DEFAULT_IOF_THR, Clipped, WindowClipper
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.errors import DatasetError, ImageError, LabelError, SpecError
 from rsdet.datasets.loader import FORMATS, load_dataset
-from rsdet.datasets.patches import PatchOrigin, parse_patch_name, patch_name
+from rsdet.datasets.patches import PatchOrigin, parse_patch_name, patch_name, patch_windows
 from rsdet.datasets.pixels import ImageReader, open_image, read_image, read_region
 from rsdet.datasets.sample import DIFFICULT, NORMAL, TRUNCATED, Sample
 from rsdet.datasets.spec import DatasetSpec, parse_spec
-from rsdet.datasets.windows import Window, window_count, window_grid, window_starts
+from rsdet.tiling import Window, tile_grid, tiles_along
 
 __all__ = [
     "AITOD_CLASSES",
@@ -44,9 +45,9 @@ __all__ = [
     "parse_patch_name",
     "parse_spec",
     "patch_name",
+    "patch_windows",
     "read_image",
     "read_region",
-    "window_count",
-    "window_grid",
-    "window_starts",
+    "tile_grid",
+    "tiles_along",
 ]

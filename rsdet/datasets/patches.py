@@ -1,4 +1,9 @@
-"""Patch names ``{image_id}__{rate}__{left}___{top}`` and mapping patch results back.
+"""Patch windows, patch names ``{image_id}__{rate}__{left}___{top}`` and mapping back.
+
+Patches are laid on the project's tile grid (:func:`rsdet.tiling.tile_grid`: step ``size -
+gap``, last row and column pulled back to the image edge), with one DOTA_devkit difference:
+every patch window is ``size x size``, so the window of an image smaller than a patch hangs
+past the image and the splitter pads that part with zeros (:func:`patch_windows`).
 
 The name is DOTA_devkit's (``P0706__1__824___0``: image ``P0706`` resized by rate 1, patch
 whose top-left corner is at column 824, row 0 of the resized image). A patch-frame point
@@ -15,13 +20,39 @@ import numpy as np
 
 from rsdet.datasets.clip import WindowClipper
 from rsdet.datasets.sample import TRUNCATED, Sample
-from rsdet.datasets.windows import Window
 from rsdet.structures import Detections, HBoxes, RBoxes
+from rsdet.tiling import Window, tile_grid
 
-__all__ = ["PatchOrigin", "cut_patch", "format_rate", "parse_patch_name", "patch_name"]
+__all__ = [
+    "PatchOrigin",
+    "cut_patch",
+    "format_rate",
+    "parse_patch_name",
+    "patch_name",
+    "patch_windows",
+]
 
 _NAME = re.compile(r"^(?P<id>.+?)__(?P<rate>\d+(?:\.\d+)?)__(?P<left>\d+)___(?P<top>\d+)$")
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".txt", ".xml", ".bmp")
+
+
+def patch_windows(height: int, width: int, size: int, gap: int) -> list[Window]:
+    """The ``size x size`` patch windows of a ``height x width`` image (pixels).
+
+    The windows of :func:`rsdet.tiling.tile_grid` (same count, offsets and row-major
+    order), each widened to ``size x size``: they differ only where the image is smaller
+    than ``size`` along an axis, where the one window starts at 0 and extends past the
+    image (DOTA_devkit pads that part with zeros).
+
+    Args:
+        height, width: image size in pixels (at least 1).
+        size: patch edge in pixels (at least 1).
+        gap: overlap of neighbouring patches in pixels, ``0 <= gap < size``.
+
+    Raises:
+        ValueError: a non-positive size or a gap outside ``[0, size)``.
+    """
+    return [Window(w.col_off, w.row_off, size, size) for w in tile_grid(height, width, size, gap)]
 
 
 def format_rate(rate: float) -> str:
@@ -105,7 +136,7 @@ def cut_patch(
     Args:
         sample: the source sample.
         clipper: built on ``sample.polygons * rate`` (the resized image's frame).
-        window: the patch window in the resized image.
+        window: the patch window in the resized image (see :func:`patch_windows`).
         rate: resize factor of the source.
         iof_thr: objects with less than this fraction of their area inside the window get
             difficulty TRUNCATED (2); the others keep theirs.
@@ -114,17 +145,17 @@ def cut_patch(
         A sample named after the patch, ``window.height x window.width`` pixels, whose
         ``meta`` holds ``source`` (the source sample), ``rate``, ``left`` and ``top``.
     """
-    right, bottom = window.left + window.width, window.top + window.height
-    clipped = clipper.clip(window.left, window.top, right, bottom)
+    left, top = window.col_off, window.row_off
+    clipped = clipper.clip(left, top, window.col_end, window.row_end)
     difficulty = sample.difficulty[clipped.index].copy()
     difficulty[clipped.inside < iof_thr] = TRUNCATED
     return Sample(
-        image_id=patch_name(sample.image_id, rate, window.left, window.top),
+        image_id=patch_name(sample.image_id, rate, left, top),
         height=window.height,
         width=window.width,
-        polygons=clipped.polygons - np.array([window.left, window.top], np.float64),
+        polygons=clipped.polygons - np.array([left, top], np.float64),
         labels=sample.labels[clipped.index],
         difficulty=difficulty,
         crowd=sample.crowd[clipped.index],
-        meta={"source": sample, "rate": rate, "left": window.left, "top": window.top},
+        meta={"source": sample, "rate": rate, "left": left, "top": top},
     )

@@ -3,7 +3,12 @@ import math
 
 import pytest
 
-from rsdet.datasets import Window, window_count, window_grid, window_starts
+from rsdet.datasets import Window, patch_windows, tile_grid, tiles_along
+
+
+def window_starts(length, size, gap):
+    """Start offsets along one axis (the columns of a one-row image)."""
+    return [w.col_off for w in patch_windows(1, length, size, gap)]
 
 
 def test_devkit_example_grid():
@@ -20,7 +25,7 @@ def test_small_images_get_one_window_at_zero():
 @pytest.mark.parametrize("length", [1, 100, 1023, 1024, 1025, 1848, 1849, 5000, 20000])
 def test_count_formula_matches_the_starts_and_covers_the_axis(length):
     starts = window_starts(length, 1024, 200)
-    assert len(starts) == window_count(length, 1024, 200)
+    assert len(starts) == tiles_along(length, 1024, 200)
     expect = 1 if length <= 1024 else math.ceil((length - 1024) / 824) + 1
     assert len(starts) == expect
     assert starts[0] == 0 and starts == sorted(set(starts))
@@ -29,14 +34,26 @@ def test_count_formula_matches_the_starts_and_covers_the_axis(length):
 
 
 def test_grid_is_rows_then_columns_in_height_width_order():
-    grid = window_grid(height=1100, width=2000, size=1024, gap=200)
+    grid = patch_windows(height=1100, width=2000, size=1024, gap=200)
     assert len(grid) == 2 * 3
-    assert grid[0] == Window(top=0, left=0, height=1024, width=1024)
-    assert grid[2] == Window(top=0, left=976, height=1024, width=1024)
-    assert grid[3] == Window(top=76, left=0, height=1024, width=1024)
+    assert grid[0] == Window(row_off=0, col_off=0, height=1024, width=1024)
+    assert grid[2] == Window(row_off=0, col_off=976, height=1024, width=1024)
+    assert grid[3] == Window(row_off=76, col_off=0, height=1024, width=1024)
+
+
+def test_patches_are_the_tile_grid_padded_to_the_patch_size():
+    # Same offsets as the project's tile grid; only images smaller than a patch differ:
+    # their window hangs past the image (the splitter pads it, as DOTA_devkit does).
+    tiles = tile_grid(25, 35, 32, 8)
+    assert [(w.row_off, w.col_off, w.height, w.width) for w in tiles] == [
+        (0, 0, 25, 32),
+        (0, 3, 25, 32),
+    ]
+    assert patch_windows(25, 35, 32, 8) == [Window(0, 0, 32, 32), Window(3, 0, 32, 32)]
+    assert patch_windows(20, 20, 32, 8) == [Window(0, 0, 32, 32)]
 
 
 @pytest.mark.parametrize(("size", "gap"), [(0, 0), (100, 100), (100, -1)])
 def test_invalid_size_or_gap(size, gap):
     with pytest.raises(ValueError):
-        window_grid(10, 10, size, gap)
+        patch_windows(10, 10, size, gap)
