@@ -37,7 +37,8 @@ def eval(
         typer.Option(
             "--gt",
             help="Ground truth: a COCO json (coco, aitod), a DOTA folder (dota, dota-hbb; "
-            "dota1.5:PATH / dota2:PATH pick the version) or a DIOR root (dior, dior-r).",
+            "dota1.5:PATH / dota2:PATH pick the version), a DIOR root (dior, dior-r), or "
+            "synthetic:?n=8&size=256&kind=vehicles (dota, dota-hbb, dior, dior-r).",
         ),
     ],
     pred: Annotated[

@@ -11,6 +11,9 @@ Ground-truth argument, per protocol:
   A folder with only ``labelTxt/`` (no images) is read label-only by the DOTA reader.
 * ``dior`` / ``dior-r``: a DIOR root; a plain path means ``dior:PATH?split=test`` (or
   ``dior-r:``) when ``ImageSets/Main/test.txt`` exists, else the reader's split rules.
+* The VOC-style protocols (``dota``, ``dota-hbb``, ``dior``, ``dior-r``) also take
+  generated ground truth, ``synthetic:?n=8&size=256&kind=vehicles`` (image ids
+  ``synthetic_<kind>_<seed>``, the kind's class names).
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ ProgressFn = Callable[[int, int], None]
 _GT_FORMATS = {
     "coco": ("coco", "aitod"),
     "aitod": ("coco", "aitod"),
-    "dota": ("dota", "dota1.5", "dota2"),
-    "dota-hbb": ("dota", "dota1.5", "dota2"),
-    "dior": ("dior",),
-    "dior-r": ("dior-r",),
+    "dota": ("dota", "dota1.5", "dota2", "synthetic"),
+    "dota-hbb": ("dota", "dota1.5", "dota2", "synthetic"),
+    "dior": ("dior", "synthetic"),
+    "dior-r": ("dior-r", "synthetic"),
 }
 _KNOWN_PREFIXES = {f for formats in _GT_FORMATS.values() for f in formats}
 
@@ -86,11 +89,15 @@ def resolve_gt(protocol: str, text: str) -> DatasetSpec:
 def _load_voc_dataset(gt: DatasetSpec) -> Dataset:
     dataset = load_dataset(gt)
     if not dataset.labelled:
-        raise GroundTruthSpecError(f"{gt.path}: this dataset has no labels to evaluate against")
+        raise GroundTruthSpecError(
+            f"{gt.path or gt}: this dataset has no labels to evaluate against"
+        )
     return dataset
 
 
 def _eval_coco(protocol: str, gt: DatasetSpec, pred: Path, on_progress: ProgressFn) -> EvalResult:
+    if gt.path is None:  # generated ground truth: resolve_gt allows none for coco protocols
+        raise GroundTruthSpecError(f"--gt {gt}: {protocol} ground truth is a COCO json file")
     gt_file = read_coco_gt(gt.path)
     dets = read_coco_results(pred, gt_file)
     return evaluate_coco(gt_file.gt, dets, coco_params(protocol), on_progress)
@@ -104,7 +111,7 @@ def _eval_voc(
     proto = voc_protocol_for(protocol, version or "1.0", ap_mode)
     images = {s.image_id: i for i, s in enumerate(dataset.samples)}
     task: Task = 1 if protocol in ("dota", "dior-r") else 2
-    dets = read_submission(pred, task, images, dataset.classes, gt_name=str(gt.path))
+    dets = read_submission(pred, task, images, dataset.classes, gt_name=str(gt.path or gt))
     return evaluate_voc(
         voc_ground_truth(dataset.samples, dataset.classes), dets, proto, on_progress
     )

@@ -34,7 +34,7 @@ from rsdet.pipelines.progress import make_progress
 
 from rsdet.datasets import Sample, WindowClipper, load_dataset, open_image, parse_spec
 from rsdet.datasets.dataset import Dataset
-from rsdet.datasets.loader import FORMATS
+from rsdet.datasets.loader import find_format
 from rsdet.datasets.patch_writers import LabelOutput, PatchWriter
 from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate, patch_windows
 from rsdet.datasets.pixels import ImageReader
@@ -186,8 +186,25 @@ def _fingerprint(sample: Sample) -> str:
     return f"{path.resolve()}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}"
 
 
+def _writer_of(spec: DatasetSpec) -> Callable[[Path, Dataset], PatchWriter]:
+    """The patch writer of the spec's format, found before anything is read or generated.
+
+    Raises:
+        SplitError: the format has no patch writer (``synthetic``).
+        SpecError: unknown format.
+    """
+    make_writer = find_format(spec).writer
+    if make_writer is None:
+        raise SplitError(
+            f"{spec}: rsdet split cannot write {spec.format} data as patches (it is generated "
+            "in memory; give the spec to rsdet train or rsdet eval directly)"
+        )
+    return make_writer
+
+
 def _input_key(spec: DatasetSpec, params: SplitParams) -> dict[str, Any]:
-    normalised = DatasetSpec(spec.format, spec.path.resolve(), spec.options)
+    path = None if spec.path is None else spec.path.resolve()
+    normalised = DatasetSpec(spec.format, path, spec.options)
     return {"input": str(normalised), "params": asdict(params) | {"rates": list(params.rates)}}
 
 
@@ -379,8 +396,9 @@ def split_dataset(
     params = params or SplitParams()
     params.check()
     parsed = parse_spec(spec)
+    make_writer = _writer_of(parsed)
     dataset = load_dataset(parsed)
-    writer = FORMATS[dataset.format].writer(out, dataset)
+    writer = make_writer(out, dataset)
     key = _input_key(parsed, params)
     old, removed = _prepare_out(out, dataset, key, overwrite)
     report = SplitReport(out=str(out), format=dataset.format, sources=len(dataset.samples))

@@ -1,7 +1,8 @@
-"""Dataset readers and patch splitting: DOTA, AI-TOD, DIOR / DIOR-R, VOC and GeoTIFF scenes.
+"""Dataset readers and patch splitting: DOTA, AI-TOD, DIOR / DIOR-R, VOC, GeoTIFF, synthetic.
 
 Every reader produces :class:`Sample` objects; :func:`load_dataset` takes a spec
-``FORMAT:PATH[?key=value&...]`` and returns a :class:`Dataset`. Pixels are read on demand
+``FORMAT:PATH[?key=value&...]`` (``synthetic:?key=value&...``: generated in memory, no
+path) and returns a :class:`Dataset`. Pixels are read on demand
 with :func:`read_image` / :func:`read_region` / :func:`open_image`. Patch geometry (the
 patch windows on the tile grid of :mod:`rsdet.tiling`, patch names and mapping patch
 results back to the source image) lives in :mod:`~rsdet.datasets.patches` and

@@ -19,14 +19,16 @@ class Dataset:
 
     Attributes:
         format: format name as in the spec (``dota``, ``dota1.5``, ``dota2``, ``aitod``,
-            ``dior``, ``dior-r``, ``voc``, ``geo``).
+            ``dior``, ``dior-r``, ``voc``, ``geo``, ``synthetic``).
         version: format version (``"1.0"``, ``"1.5"``, ``"2.0"`` for DOTA; ``"1"``/``"2"``
             for AI-TOD when the json name tells; ``""`` otherwise).
         classes: class names; ``Sample.labels`` index into this tuple.
         box_type: ``"hbox"`` (AI-TOD, DIOR, VOC: axis-aligned ground truth) or ``"rbox"``
-            (DOTA, DIOR-R, geo: oriented ground truth).
-        root: dataset root folder (the folder holding ``annotations/`` for AI-TOD).
-        samples: one :class:`Sample` per image or scene, sorted by ``image_id``.
+            (DOTA, DIOR-R, geo: oriented ground truth; synthetic: by kind).
+        root: dataset root folder (the folder holding ``annotations/`` for AI-TOD;
+            ``Path()`` for synthetic data, which has none).
+        samples: one :class:`Sample` per image or scene, sorted by ``image_id`` (synthetic
+            scenes in seed order).
         labelled: False when the dataset has no label files at all (e.g. the DOTA test
             split); every sample then has zero objects, which must not be read as
             "nothing to find" by training or evaluation.

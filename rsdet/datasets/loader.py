@@ -1,7 +1,8 @@
 """``load_dataset``: the one entry point from a spec string to a :class:`Dataset`.
 
-``FORMATS`` is the single table of format names; each entry says which reader runs and
-which ``?key=value`` options it accepts.
+``FORMATS`` is the single table of format names; each entry says which reader runs, which
+``?key=value`` options it accepts and how ``rsdet split`` writes its patches. Generated
+formats (``synthetic``) take no path (:data:`rsdet.datasets.spec.GENERATED_FORMATS`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from rsdet.datasets.patch_writers import (
     PatchWriter,
     VocPatchWriter,
 )
-from rsdet.datasets.spec import DatasetSpec, parse_spec
+from rsdet.datasets.spec import GENERATED_FORMATS, DatasetSpec, parse_spec
+from rsdet.datasets.synthetic import SYNTHETIC_OPTIONS, read_synthetic
 from rsdet.datasets.voc import read_voc
 
-__all__ = ["FORMATS", "DatasetFormat", "load_dataset"]
+__all__ = ["FORMATS", "DatasetFormat", "find_format", "load_dataset"]
 
 Options = dict[str, str]
 
@@ -37,15 +39,16 @@ class DatasetFormat:
     """One row of the format table.
 
     Attributes:
-        read: ``read(path, options) -> Dataset``.
+        read: ``read(path, options) -> Dataset`` (generated formats get ``Path()``).
         options: the ``?key=value`` keys it accepts.
-        writer: builds the :class:`PatchWriter` that ``rsdet split`` uses for its patches.
+        writer: builds the :class:`PatchWriter` that ``rsdet split`` uses for its patches;
+            None when the format cannot be written back (``synthetic``).
         summary: one line for help texts.
     """
 
     read: Callable[[Path, Options], Dataset]
     options: tuple[str, ...]
-    writer: Callable[[Path, Dataset], PatchWriter]
+    writer: Callable[[Path, Dataset], PatchWriter] | None
     summary: str
 
 
@@ -101,15 +104,37 @@ FORMATS: dict[str, DatasetFormat] = {
         lambda p, o: read_voc(p, o.get("split")), ("split",), VocPatchWriter, "Pascal VOC xml"
     ),
     "geo": DatasetFormat(_geo, _GEO_OPTIONS, GeoTileWriter, "GeoTIFF scenes + vector labels"),
+    "synthetic": DatasetFormat(
+        lambda p, o: read_synthetic(o), SYNTHETIC_OPTIONS, None, "generated scenes, in memory"
+    ),
 }
+
+
+def find_format(spec: DatasetSpec, text: str | None = None) -> DatasetFormat:
+    """The row of :data:`FORMATS` for ``spec``'s format.
+
+    Args:
+        spec: the parsed spec.
+        text: the spec as the user wrote it, for the message (default: ``str(spec)``).
+
+    Raises:
+        SpecError: unknown format (the message lists the known ones).
+    """
+    fmt = FORMATS.get(spec.format)
+    if fmt is None:
+        raise SpecError(
+            f"dataset {text or str(spec)!r}: unknown format {spec.format!r}; known formats: "
+            f"{', '.join(FORMATS)}"
+        )
+    return fmt
 
 
 def load_dataset(spec: str | DatasetSpec) -> Dataset:
     """Load a dataset from ``FORMAT:PATH[?key=value&...]``.
 
     Formats: ``dota`` (= v1.0), ``dota1.5``, ``dota2``, ``aitod``, ``dior``, ``dior-r``,
-    ``voc``, ``geo``; the rules of each are in its module (:mod:`rsdet.datasets.dota`...)
-    and in docs/datasets.md.
+    ``voc``, ``geo`` and ``synthetic`` (``synthetic:?n=8&size=256``: no path); the rules of
+    each are in its module (:mod:`rsdet.datasets.dota`...) and in docs/datasets.md.
 
     Raises:
         SpecError: malformed spec, unknown format (the message lists the known ones),
@@ -118,12 +143,7 @@ def load_dataset(spec: str | DatasetSpec) -> Dataset:
             or unreadable image header (``ImageError``); messages name the file.
     """
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
-    fmt = FORMATS.get(parsed.format)
-    if fmt is None:
-        raise SpecError(
-            f"dataset {str(spec)!r}: unknown format {parsed.format!r}; known formats: "
-            f"{', '.join(FORMATS)}"
-        )
+    fmt = find_format(parsed, str(spec))
     for key, value in parsed.options.items():
         if key not in fmt.options:
             allowed = ", ".join(fmt.options) or "none"
@@ -133,7 +153,9 @@ def load_dataset(spec: str | DatasetSpec) -> Dataset:
             )
         if not value:
             raise SpecError(f"dataset {str(spec)!r}: option {key!r} has no value")
-    if not parsed.path.exists():
+    if (parsed.path is None) != (parsed.format in GENERATED_FORMATS):
+        parse_spec(str(parsed))  # a DatasetSpec built by hand: raises the parser's message
+    if parsed.path is not None and not parsed.path.exists():
         raise DatasetError(f"{parsed.path}: not found (from dataset {str(spec)!r})")
-    dataset = fmt.read(parsed.path, parsed.options)
+    dataset = fmt.read(Path() if parsed.path is None else parsed.path, parsed.options)
     return dataclasses.replace(dataset, spec=str(parsed))

@@ -1,7 +1,7 @@
 """From a dataset spec to checked training samples.
 
-``synthetic:?n=..&size=..&seed=..&kind=..`` is generated in memory (:mod:`rsdet.synthetic`);
-anything else goes through :func:`rsdet.datasets.load_dataset`. The checks here are the
+Every spec goes through :func:`rsdet.datasets.load_dataset`, generated data included
+(``synthetic:?n=..&size=..&seed=..&kind=..``, drawn in memory). The checks here are the
 ones training needs on top of the readers' own: a dataset with no images, no labels at all
 or no object anywhere is an error (training never silently runs on nothing); objects
 entirely outside their image or of zero size are dropped with a warning naming the file.
@@ -16,7 +16,6 @@ import numpy as np
 
 from rsdet.datasets.sample import Sample
 from rsdet.errors import InputError
-from rsdet.synthetic import CLASSES, make_samples, parse_synthetic_spec
 
 __all__ = ["TrainData", "load_data"]
 
@@ -51,26 +50,19 @@ def load_data(spec: str, warn: Log) -> TrainData:
     """Load and check a dataset for training or validation.
 
     Args:
-        spec: ``FORMAT:PATH[?k=v]`` or ``synthetic:?...``.
+        spec: ``FORMAT:PATH[?k=v]`` or ``synthetic:?k=v...`` (see ``load_dataset``).
         warn: receives one-line warnings (dropped objects, images without objects).
 
     Raises:
         InputError: no images, no label files, labels outside the class list, or not a
             single usable object; the message names the dataset or the file.
     """
-    if spec.startswith("synthetic:"):
-        synthetic = parse_synthetic_spec(spec)
-        samples = make_samples(synthetic)
-        classes = CLASSES[synthetic.kind]
-        box_type, version = ("hbox" if synthetic.kind == "trees" else "rbox"), ""
-    else:
-        from rsdet.datasets import load_dataset
+    from rsdet.datasets import load_dataset
 
-        ds = load_dataset(spec)
-        if not ds.labelled:
-            raise InputError(f"{spec}: has no label files, so there is nothing to learn from")
-        samples, classes, box_type = list(ds.samples), ds.classes, ds.box_type
-        version = ds.version
+    ds = load_dataset(spec)
+    if not ds.labelled:
+        raise InputError(f"{spec}: has no label files, so there is nothing to learn from")
+    samples, classes, box_type, version = list(ds.samples), ds.classes, ds.box_type, ds.version
     if not samples:
         raise InputError(f"{spec}: no images found")
     samples = [_usable(s, len(classes), warn) for s in samples]

@@ -30,7 +30,12 @@ Modules: :mod:`~rsdet.synthetic.kinds` (kinds, classes, GSDs), :mod:`~rsdet.synt
 from rsdet.synthetic.geotiff import DEMO_CRS, DEMO_ORIGIN, write_geotiff
 from rsdet.synthetic.kinds import CLASSES, DEFAULT_GSD, KINDS, Kind
 from rsdet.synthetic.scenes import make_scene
-from rsdet.synthetic.spec import SyntheticSpec, make_samples, parse_synthetic_spec
+from rsdet.synthetic.spec import (
+    SyntheticSpec,
+    make_samples,
+    parse_synthetic_spec,
+    spec_from_options,
+)
 
 __all__ = [
     "CLASSES",
@@ -43,5 +48,6 @@ __all__ = [
     "make_samples",
     "make_scene",
     "parse_synthetic_spec",
+    "spec_from_options",
     "write_geotiff",
 ]

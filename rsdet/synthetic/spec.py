@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -10,7 +11,7 @@ from rsdet.datasets.sample import Sample
 from rsdet.synthetic.kinds import Kind
 from rsdet.synthetic.scenes import make_scene
 
-__all__ = ["SyntheticSpec", "make_samples", "parse_synthetic_spec"]
+__all__ = ["SyntheticSpec", "make_samples", "parse_synthetic_spec", "spec_from_options"]
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,21 @@ def parse_synthetic_spec(text: str) -> SyntheticSpec:
         ConfigError: unknown key or a value of the wrong type (the message names the spec).
     """
     query = text.removeprefix("synthetic:").lstrip("?")
-    raw: dict[str, object] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        raw[key] = value if key == "kind" else _number(value)
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     try:
-        return from_dict(SyntheticSpec, raw)
+        return spec_from_options(dict(pairs))
     except ConfigError as err:
         raise ConfigError(f"{text}: {err}") from None
+
+
+def spec_from_options(options: Mapping[str, str]) -> SyntheticSpec:
+    """The spec of ``key -> value`` strings (``{"n": "8", "kind": "trees"}``), any subset.
+
+    Raises:
+        ConfigError: unknown key or a value of the wrong type (the message names the key).
+    """
+    raw = {key: value if key == "kind" else _number(value) for key, value in options.items()}
+    return from_dict(SyntheticSpec, raw)
 
 
 def _number(value: str) -> object:

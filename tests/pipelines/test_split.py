@@ -295,3 +295,10 @@ def test_geo_rerun_is_a_no_op_and_rates_scale_the_pixel_size(geo, tmp_path):
     np.testing.assert_allclose(
         back.samples[0].polygons[0], [[2, 2], [6, 2], [6, 4], [2, 4]], atol=1e-6
     )
+
+
+def test_synthetic_input_is_refused_before_anything_is_generated_or_written(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SplitError, match="cannot write synthetic data as patches") as err:
+        split_dataset("synthetic:?n=1&size=32", out, PARAMS, quiet=True)
+    assert "\n" not in str(err.value) and not out.exists()
