@@ -1,5 +1,8 @@
 import dataclasses
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -290,7 +293,9 @@ def test_training_on_synthetic_oriented_vehicles_raises_dota_map():
     before = _dota_map(model, scenes)
     _fit(model, scenes, iters=200)
     after = _dota_map(model, scenes)
-    # Measured 0.73 / 0.82 / 0.77 with seeds 0 / 1 / 2 (about 20 CPU seconds).
+    # Measured 0.61 / 0.57 / 0.62 with seeds 0 / 1 / 2 (about 16 CPU seconds). Max-IoU
+    # assignment memorises these four scenes perfectly (1.0); it is on unseen scenes that it
+    # falls behind, see test_c2f_assigner_beats_max_iou_on_unseen_tiny_objects.
     assert before < 0.05
     assert after > 0.4, after
 
@@ -331,3 +336,19 @@ def test_dota1_recipe_is_the_paper_setting():
     )
     assert r.schedule.warmup_ratio == pytest.approx(1 / 3, abs=1e-6)
     assert (r.data.tile_size, r.data.augment.hflip, r.data.augment.vflip) == (1024, 0.5, 0.5)
+
+
+@pytest.mark.slow
+def test_c2f_assigner_beats_max_iou_on_unseen_tiny_objects(tmp_path):
+    # The assigner ablation of benchmarks/dcfl_synthetic_ablation.py at its measured setting
+    # (seed 0, one thread, 1500 iterations; about 15 CPU minutes): DCFL vs RetinaNet-O max-IoU
+    # assignment, scored on 16 unseen mixed scenes. Measured: mAP 0.542 vs 0.167, tiny objects
+    # (sqrt(area) < 16 px) 0.133 vs 0.039.
+    script = Path(__file__).parents[2] / "benchmarks" / "dcfl_synthetic_ablation.py"
+    out = tmp_path / "ablation.json"
+    cmd = [sys.executable, str(script), "--variants", "dcfl,iou", "--seed", "0", "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    results = json.loads(out.read_text())["results"]
+    dcfl, iou = results["dcfl"]["after"], results["iou"]["after"]
+    assert dcfl["mAP"] > 0.4 and dcfl["mAP"] > iou["mAP"] + 0.15, (dcfl, iou)
+    assert dcfl["mAP_tiny"] > iou["mAP_tiny"] + 0.05, (dcfl, iou)
