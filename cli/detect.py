@@ -110,7 +110,11 @@ def detect(
         bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
     ] = False,
 ) -> None:
-    """Detect objects in SCENES and write one polygon per object, in the scene CRS."""
+    """Detect objects in SCENES and write one polygon per object in map coordinates.
+
+    The output format follows the extension of --out: .gpkg, .shp and .parquet keep the
+    scene CRS; .geojson is WGS 84 (RFC 7946) unless --keep-crs.
+    """
     with user_errors():
         from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
 
