@@ -50,7 +50,7 @@ ARCHITECTURES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
 }
 
 # Models shipped in rsdet/weights/, by the name users type after --model.
-PACKAGED_MODELS: dict[str, str] = {}
+PACKAGED_MODELS: dict[str, str] = {"trees": "trees.pt"}
 DEFAULT_MODEL = "trees"
 
 
