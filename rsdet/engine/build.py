@@ -15,7 +15,7 @@ from rsdet.config import ConfigError
 from rsdet.engine.recipe import ModelRecipe
 from rsdet.models.spec import ModelSpec
 
-__all__ = ["arch_config", "build_training_network", "model_spec"]
+__all__ = ["arch_config", "build_training_network", "init_from_checkpoint", "model_spec"]
 
 
 def arch_config(model: ModelRecipe, classes: tuple[str, ...]) -> dict[str, Any]:
@@ -54,6 +54,38 @@ def build_training_network(
     if callable(load_pretrained):
         load_pretrained()
     return network, config
+
+
+def init_from_checkpoint(network: nn.Module, model: ModelRecipe) -> tuple[int, list[str]]:
+    """Copy the weights of checkpoint ``model.init`` into ``network`` (fine-tuning).
+
+    Tensors are matched by name and shape. Those that do not match keep their fresh
+    initialisation: a class layer for another number of classes, and the training-only
+    branches that deployed checkpoints leave out (RS-TinyNet's auxiliary branch).
+
+    Returns:
+        The number of tensors copied, and the names of those left fresh.
+
+    Raises:
+        RsdetError: the checkpoint cannot be found or read.
+        ConfigError: it holds another architecture, or no tensor fits.
+    """
+    from rsdet.models.checkpoint import read_checkpoint
+    from rsdet.models.zoo import resolve_model_path
+
+    assert model.init is not None
+    path = resolve_model_path(model.init)
+    ckpt = read_checkpoint(path)
+    if ckpt.spec.arch != model.arch:
+        raise ConfigError(
+            f"model.init: {path} holds a {ckpt.spec.arch} network, the recipe trains {model.arch}"
+        )
+    own = network.state_dict()
+    fits = {k: v for k, v in ckpt.state_dict.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ConfigError(f"model.init: no weight of {path} fits the network of model.config")
+    network.load_state_dict(fits, strict=False)
+    return len(fits), sorted(set(own) - set(fits))
 
 
 def model_spec(model: ModelRecipe, classes: tuple[str, ...]) -> ModelSpec:

@@ -46,6 +46,9 @@ class ModelRecipe:
         tile_size, overlap: scene-inference defaults stored in the checkpoint, pixels.
         score_thr, iou_thr, max_det: post-processing defaults stored in the checkpoint.
         description: one line shown by ``rsdet info``.
+        init: checkpoint file or packaged model name (``trees``) whose weights start the
+            training (fine-tuning); None starts from scratch (or from the backbone weights a
+            config names). See :func:`rsdet.engine.build.init_from_checkpoint`.
     """
 
     arch: str
@@ -58,6 +61,7 @@ class ModelRecipe:
     iou_thr: float = 0.5
     max_det: int = 1000
     description: str = ""
+    init: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rsdet.config import ConfigError, to_dict
-from rsdet.engine.build import build_training_network, model_spec
+from rsdet.engine.build import build_training_network, init_from_checkpoint, model_spec
 from rsdet.engine.data import TrainData, load_data
 from rsdet.engine.dataset import TileDataset, WindowSampler, collate
 from rsdet.engine.distributed import Distributed, setup_distributed
@@ -119,6 +119,11 @@ def open_session(
     train_data, val_data = _load(recipe, rep)
     seed_everything(recipe.seed)  # the same initial weights on every process
     network, config = build_training_network(recipe.model, train_data.classes)
+    if recipe.model.init is not None and not resume:
+        copied, fresh = init_from_checkpoint(network, recipe.model)
+        shown = ", ".join(fresh[:3]) + (", ..." if len(fresh) > 3 else "")
+        source = recipe.model.init
+        rep.note(f"model.init: {copied} tensors from {source}, {len(fresh)} left fresh {shown}")
     network.to(ctx.device)
     ema = ModelEMA(network, recipe.ema.decay, recipe.ema.tau) if recipe.ema.enabled else None
     amp = recipe.amp and ctx.device.type == "cuda"
