@@ -17,6 +17,7 @@ from torch import nn
 
 from rsdet.models.checkpoint import CheckpointError, read_checkpoint
 from rsdet.models.detector import Detector
+from rsdet.models.layers import fuse_conv_bn
 
 __all__ = [
     "ARCHITECTURES",
@@ -102,4 +103,5 @@ def load_model(path_or_name: str | Path = DEFAULT_MODEL, device: str = "auto") -
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit the architecture ({first})") from err
+    fuse_conv_bn(network.eval())  # inference only from here on: BatchNorm folds into the convs
     return Detector(network, ckpt.spec, device=device)
