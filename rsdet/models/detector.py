@@ -107,18 +107,24 @@ class Detector:
         setattr(self.module, "postprocess", dataclasses.replace(current, **changes))  # noqa: B010
 
     @torch.inference_mode()
-    def predict_batch(self, images: Tensor | np.ndarray) -> list[Detections]:
+    def predict_batch(
+        self, images: Tensor | np.ndarray, standardised: bool = False
+    ) -> list[Detections]:
         """Detect on a batch of range-scaled images.
 
         Args:
             images: (B, C, H, W) float in [0, 1] (already range-scaled, see ModelSpec).
+            standardised: the caller already applied ``(x - mean) / std`` of
+                ``spec.input.standardisation()`` (e.g. in a reader thread, off the critical
+                path); it is not done again.
 
         Returns:
             One :class:`Detections` per image, on the CPU, in that image's pixels.
         """
         x = torch.as_tensor(images).to(self.device, torch.float32)
         h, w = x.shape[-2:]
-        x = (x - self._mean) / self._std
+        if not standardised:
+            x = (x - self._mean) / self._std
         d = self.size_divisor
         pad_h, pad_w = (-h) % d, (-w) % d
         if pad_h or pad_w:  # zero after standardising = the mean colour, the least surprising
