@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_package_is_listed_in_pyproject():
     conf = tomllib.loads((ROOT / "pyproject.toml").read_text())
     listed = set(conf["tool"]["setuptools"]["packages"])
-    found = {"rsdet.pipelines", "rsdet.cli"}
+    found = {"rsdet.pipelines", "rsdet.cli", "rsdet.weights", "rsdet.pipelines.recipes"}
     for init in (ROOT / "rsdet").rglob("__init__.py"):
         rel = init.parent.relative_to(ROOT)
         found.add(".".join(rel.parts))
