@@ -56,8 +56,10 @@ def build_training_network(
     return network, config
 
 
-def init_from_checkpoint(network: nn.Module, model: ModelRecipe) -> tuple[int, list[str]]:
-    """Copy the weights of checkpoint ``model.init`` into ``network`` (fine-tuning).
+def init_from_checkpoint(network: nn.Module, arch: str, source: str) -> tuple[int, list[str]]:
+    """Copy the weights of checkpoint ``source`` (a path or packaged name) into ``network``.
+
+    This is fine-tuning (a recipe's ``model.init``); ``arch`` is the network's architecture.
 
     Tensors are matched by name and shape. Those that do not match keep their fresh
     initialisation: a class layer for another number of classes, and the training-only
@@ -73,12 +75,11 @@ def init_from_checkpoint(network: nn.Module, model: ModelRecipe) -> tuple[int, l
     from rsdet.models.checkpoint import read_checkpoint
     from rsdet.models.zoo import resolve_model_path
 
-    assert model.init is not None
-    path = resolve_model_path(model.init)
+    path = resolve_model_path(source)
     ckpt = read_checkpoint(path)
-    if ckpt.spec.arch != model.arch:
+    if ckpt.spec.arch != arch:
         raise ConfigError(
-            f"model.init: {path} holds a {ckpt.spec.arch} network, the recipe trains {model.arch}"
+            f"model.init: {path} holds a {ckpt.spec.arch} network, the recipe trains {arch}"
         )
     own = network.state_dict()
     fits = {k: v for k, v in ckpt.state_dict.items() if k in own and own[k].shape == v.shape}

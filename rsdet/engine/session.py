@@ -120,9 +120,9 @@ def open_session(
     seed_everything(recipe.seed)  # the same initial weights on every process
     network, config = build_training_network(recipe.model, train_data.classes)
     if recipe.model.init is not None and not resume:
-        copied, fresh = init_from_checkpoint(network, recipe.model)
-        shown = ", ".join(fresh[:3]) + (", ..." if len(fresh) > 3 else "")
         source = recipe.model.init
+        copied, fresh = init_from_checkpoint(network, recipe.model.arch, source)
+        shown = ", ".join(fresh[:3]) + (", ..." if len(fresh) > 3 else "")
         rep.note(f"model.init: {copied} tensors from {source}, {len(fresh)} left fresh {shown}")
     network.to(ctx.device)
     ema = ModelEMA(network, recipe.ema.decay, recipe.ema.tau) if recipe.ema.enabled else None

@@ -16,15 +16,29 @@ from rsdet.synthetic.shapes import circle, frame, rect, square
 __all__ = ["plane", "ship", "tank"]
 
 
+def _claim_rect(
+    cv: Canvas, p: np.ndarray, on: np.ndarray, size: tuple[float, float, float], kind: str
+) -> tuple[bool, int | None]:
+    """Claim the oriented box ``(length, width, theta)`` at ``p`` for ``kind``.
+
+    Returns:
+        Whether it fits (inside the allowed ground, clear of other objects), and the
+        object's ident (None when the scene does not label ``kind``).
+    """
+    box = rect(p[0], p[1], *size)
+    if not cv.fits(box, on):
+        return False, None
+    return True, cv.claim(box, box, kind)
+
+
 def ship(cv: Canvas, p: np.ndarray, on: np.ndarray) -> bool:
     """A boat: pointed hull, deck house, sometimes a pale wake astern; box = length x beam."""
     rng = cv.rng
     length = cv.m(rng.uniform(8, 30))
     width, theta = length * rng.uniform(0.22, 0.32), rng.uniform(-math.pi, math.pi)
-    box = rect(p[0], p[1], length, width, theta)
-    if not cv.fits(box, on):
+    placed, ident = _claim_rect(cv, p, on, (length, width, theta), "ship")
+    if not placed:
         return False
-    ident = cv.claim(box, box, "ship")
     if rng.random() < 0.5:
         wake = np.array([[-0.5, -0.4], [-0.5, 0.4], [-1.4, 0.8], [-1.4, -0.8]])
         cv.paint(frame(wake * (length, width), p[0], p[1], theta), (120, 140, 145), opacity=0.35)
@@ -45,10 +59,9 @@ def plane(cv: Canvas, p: np.ndarray, on: np.ndarray) -> bool:
     rng = cv.rng
     length = cv.m(rng.uniform(10, 32))
     span, theta = length * rng.uniform(0.85, 1.15), rng.uniform(-math.pi, math.pi)
-    box = rect(p[0], p[1], length, span, theta)
-    if not cv.fits(box, on):
+    placed, ident = _claim_rect(cv, p, on, (length, span, theta), "airplane")
+    if not placed:
         return False
-    ident = cv.claim(box, box, "airplane")
     fw = 0.055 * length / span  # fuselage half-width, in units of the span
     parts = [  # in units of (length, span), nose towards +x
         [[0.5, 0.0], [0.42, -fw], [-0.5, -fw / 2], [-0.5, fw / 2], [0.42, fw]],

@@ -3,11 +3,11 @@
 import json
 
 import geopandas as gpd
-import numpy as np
 import rasterio
-import shapely
 from rsdet.cli.main import app
 from typer.testing import CliRunner
+
+from tests.helpers import pixel_boxes
 
 
 def invoke(*args):
@@ -33,13 +33,11 @@ def test_train_detect_eval_with_a_packaged_recipe(tmp_path):
 
     # Polygons (scene CRS) -> DOTA Task 2 lines in pixels of the synthetic ground truth image.
     with rasterio.open(scene) as src:
-        inverse = ~src.transform
-    lines = []
-    for score, geom in zip(frame["score"], frame.geometry, strict=True):
-        xy = shapely.get_coordinates(geom)
-        cols, rows = inverse @ (xy[:, 0], xy[:, 1])
-        box = (np.min(cols), np.min(rows), np.max(cols), np.max(rows))
-        lines.append(f"synthetic_vehicles_0 {score:.4f} " + " ".join(f"{v:.2f}" for v in box))
+        boxes_px = pixel_boxes(frame.geometry.values, src.transform)
+    lines = [
+        f"synthetic_vehicles_0 {score:.4f} " + " ".join(f"{v:.2f}" for v in box)
+        for score, box in zip(frame["score"], boxes_px, strict=True)
+    ]
     pred = tmp_path / "pred"
     pred.mkdir()
     (pred / "Task2_vehicle.txt").write_text("\n".join(lines) + "\n")

@@ -26,7 +26,7 @@ def trees_model(**changes):
 def test_fine_tuning_starts_from_the_default_model():
     model = trees_model(init="trees")
     network, _ = build_training_network(model, ("tree",))
-    copied, fresh = init_from_checkpoint(network, model)
+    copied, fresh = init_from_checkpoint(network, model.arch, model.init)
     shipped = read_checkpoint(resolve_model_path("trees")).state_dict
     assert copied == len(shipped)
     # Only the training-only auxiliary branch (absent from deployed weights) starts fresh.
@@ -39,7 +39,7 @@ def test_other_classes_keep_a_fresh_class_layer():
     model = trees_model(init="trees")
     network, _ = build_training_network(model, ("conifer", "broadleaf", "snag"))
     before = {k: v.clone() for k, v in network.state_dict().items()}
-    copied, fresh = init_from_checkpoint(network, model)
+    copied, fresh = init_from_checkpoint(network, model.arch, model.init)
     not_aux = [name for name in fresh if not name.startswith("aux_branch.")]
     assert not_aux and all(name.startswith("head.") for name in not_aux)
     after = network.state_dict()
@@ -51,7 +51,7 @@ def test_a_checkpoint_of_another_architecture_is_a_config_error():
     model = trees_model(init="trees", arch="dcfl", box_type="rbox", config="{}")
     network, _ = build_training_network(model, ("tree",))
     with pytest.raises(ConfigError, match="holds a rs_tinynet network"):
-        init_from_checkpoint(network, model)
+        init_from_checkpoint(network, model.arch, model.init)
 
 
 def test_a_missing_checkpoint_is_a_one_line_error_of_rsdet_train(tmp_path, monkeypatch):

@@ -63,15 +63,6 @@ def untrained_ap50(r: TrainRecipe) -> float:
     ).metrics["AP50"]
 
 
-@pytest.fixture
-def one_thread():
-    # Several busy threads on a shared CI machine mostly spin; one thread is faster there.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_sixty_iterations_lift_ap50_from_zero(tmp_path, one_thread):
     r = recipe()
     before = untrained_ap50(r)

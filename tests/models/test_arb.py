@@ -7,15 +7,7 @@ from rsdet.models.arb import AuxiliaryReversibleBranch
 from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
 from rsdet.structures import HBoxes, Targets
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: a second thread only adds synchronisation, and on a shared 2-core
-    # machine oversubscribed threads make these tests 10x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: threads only spin
 
 
 def _targets():

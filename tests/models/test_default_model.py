@@ -1,9 +1,7 @@
 """The tree-crown model shipped inside the package, and the README's main command with it."""
 
 import geopandas as gpd
-import numpy as np
 import rasterio
-import shapely
 import torch
 from rsdet.cli.main import app
 from typer.testing import CliRunner
@@ -13,6 +11,7 @@ from rsdet.models.checkpoint import read_checkpoint
 from rsdet.models.zoo import DEFAULT_MODEL, PACKAGED_MODELS, load_model, resolve_model_path
 from rsdet.structures import Detections, HBoxes
 from rsdet.synthetic import make_scene
+from tests.helpers import pixel_boxes
 
 
 def test_default_model_ships_inside_the_package_as_inference_weights():
@@ -28,15 +27,6 @@ def test_default_model_ships_inside_the_package_as_inference_weights():
     assert detector.spec.input.gsd_m == 0.1 and detector.spec.input.num_channels == 3
 
 
-def _pixel_boxes(frame: gpd.GeoDataFrame, transform) -> torch.Tensor:
-    """Polygons in the scene CRS -> (N, 4) xyxy boxes in scene pixels."""
-    coords = shapely.get_coordinates(frame.geometry.values)  # 5 points per ring
-    cols, rows = ~transform @ (coords[:, 0], coords[:, 1])
-    cols, rows = np.asarray(cols).reshape(-1, 5), np.asarray(rows).reshape(-1, 5)
-    xyxy = np.stack([cols.min(1), rows.min(1), cols.max(1), rows.max(1)], axis=1)
-    return torch.as_tensor(xyxy, dtype=torch.float32)
-
-
 def test_main_command_finds_the_demo_scene_crowns(tmp_path):
     # README: `rsdet demo scene.tif && rsdet detect scene.tif --out trees.gpkg`, then score the
     # polygons (mapped back to pixels) against the scene's exact ground truth.
@@ -49,7 +39,9 @@ def test_main_command_finds_the_demo_scene_crowns(tmp_path):
     frame = gpd.read_file(out, layer="trees")
     with rasterio.open(scene) as src:
         assert frame.crs == src.crs
-        boxes_px = _pixel_boxes(frame, src.transform)
+        boxes_px = torch.tensor(
+            pixel_boxes(frame.geometry.values, src.transform), dtype=torch.float32
+        )
     truth = make_scene(0, 1024, "trees")
     assert 0.7 * len(truth.labels) <= len(frame) <= 1.3 * len(truth.labels)
     dets = Detections(

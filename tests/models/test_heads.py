@@ -5,16 +5,8 @@ import torch
 
 from rsdet.models.detector import Postprocess
 from rsdet.models.heads import DecoupledHead, HeadOutput, TaskAlignedLoss, decode_detections
-from rsdet.structures import HBoxes, Targets
-
-
-def _targets(boxes, labels=None, ignore=None):
-    n = len(boxes)
-    return Targets(
-        HBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)),
-        torch.zeros(n, dtype=torch.long) if labels is None else torch.tensor(labels),
-        torch.zeros(n, dtype=torch.bool) if ignore is None else torch.tensor(ignore),
-    )
+from rsdet.structures import HBoxes
+from tests.models.helpers import hbox_targets
 
 
 def test_initial_predictions_by_hand():
@@ -91,7 +83,7 @@ def _dense_output(logits, batch=1):
 
 def test_zero_targets_give_exactly_zero_box_loss_and_push_scores_down():
     out, logits = _dense_output(torch.zeros(1, 1, 2))
-    losses = TaskAlignedLoss()(out, [_targets([])])
+    losses = TaskAlignedLoss()(out, [hbox_targets([])])
     assert losses["box"].item() == 0.0
     # 16 priors x 2 classes, each QFL(0, 0) = ln 2 / 4, normaliser 1.
     assert losses["cls"].item() == pytest.approx(32 * math.log(2) / 4)
@@ -101,7 +93,7 @@ def test_zero_targets_give_exactly_zero_box_loss_and_push_scores_down():
 
 def test_ignored_region_gets_no_classification_loss():
     out, _ = _dense_output(torch.zeros(1, 1, 2))
-    everything = _targets([[0, 0, 32, 32]], ignore=[True])
+    everything = hbox_targets([[0, 0, 32, 32]], ignore=[True])
     losses = TaskAlignedLoss()(out, [everything])
     assert losses["cls"].item() == 0.0 and losses["box"].item() == 0.0
 
@@ -110,7 +102,7 @@ def test_loss_with_objects_is_positive_and_reaches_box_predictions():
     head = DecoupledHead([8], strides=[8], num_classes=2)
     feats = torch.randn(2, 8, 4, 4, requires_grad=True)
     out = head([feats])
-    targets = [_targets([[2, 2, 14, 14]], labels=[1]), _targets([])]
+    targets = [hbox_targets([[2, 2, 14, 14]], labels=[1]), hbox_targets([])]
     losses = TaskAlignedLoss()(out, targets)
     assert losses["box"] > 0 and losses["cls"] > 0
     losses["box"].backward()
@@ -120,4 +112,4 @@ def test_loss_with_objects_is_positive_and_reaches_box_predictions():
 def test_loss_rejects_a_batch_size_mismatch():
     out, _ = _dense_output(torch.zeros(1, 1, 2), batch=2)
     with pytest.raises(ValueError, match="2 images but 1 targets"):
-        TaskAlignedLoss()(out, [_targets([])])
+        TaskAlignedLoss()(out, [hbox_targets([])])

@@ -14,26 +14,10 @@ from rsdet.models.pfdh import ProgressiveFusion
 from rsdet.models.rs_tinynet import SIZES, RSTinyNet, RSTinyNetConfig
 from rsdet.models.spec import InputSpec, ModelSpec
 from rsdet.models.zoo import ARCHITECTURES, load_model
-from rsdet.structures import Detections, HBoxes, Targets, pairwise_iou
+from rsdet.structures import Detections, HBoxes, pairwise_iou
+from tests.models.helpers import hbox_targets
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: a second thread only adds synchronisation, and on a shared 2-core
-    # machine oversubscribed threads make these tests 10x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _targets(boxes, labels=None, ignore=None):
-    n = len(boxes)
-    return Targets(
-        HBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)),
-        torch.zeros(n, dtype=torch.long) if labels is None else torch.tensor(labels),
-        torch.zeros(n, dtype=torch.bool) if ignore is None else torch.tensor(ignore),
-    )
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: threads only spin
 
 
 def _model(**kw):
@@ -65,7 +49,7 @@ def test_every_module_switches_off_to_the_baseline(mdca, arb, pfdh):
     assert all(isinstance(a, MDCA if mdca else nn.Identity) for a in model.attention)
     assert isinstance(model.neck, ProgressiveFusion if pfdh else PAN)
     assert (model.aux_branch is not None) == arb
-    losses = model.train()(torch.randn(2, 3, 64, 64), [_targets([[8, 8, 20, 16]])] * 2)
+    losses = model.train()(torch.randn(2, 3, 64, 64), [hbox_targets([[8, 8, 20, 16]])] * 2)
     expected = {"cls", "box"} | ({"aux_cls", "aux_box"} if arb else set())
     assert set(losses) == expected and all(torch.isfinite(v) for v in losses.values())
 
@@ -108,7 +92,7 @@ def test_train_mode_without_targets_is_an_error():
 def test_image_without_objects_gives_zero_box_loss_and_lowers_scores():
     model = _model(num_classes=2).train()
     images = torch.randn(2, 3, 64, 64)
-    empty = [_targets([]), _targets([])]
+    empty = [hbox_targets([]), hbox_targets([])]
     losses = model(images, empty)
     assert losses["box"].item() == 0.0 and losses["aux_box"].item() == 0.0
     assert losses["cls"].item() > 0
@@ -131,7 +115,7 @@ def test_image_without_objects_gives_zero_box_loss_and_lowers_scores():
 
 def test_1x1_coarsest_map_trains_and_detects():
     model = _model()
-    losses = model.train()(torch.randn(2, 3, 32, 32), [_targets([[4, 4, 9, 8]])] * 2)
+    losses = model.train()(torch.randn(2, 3, 32, 32), [hbox_targets([[4, 4, 9, 8]])] * 2)
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())
     with torch.no_grad():
@@ -140,7 +124,7 @@ def test_1x1_coarsest_map_trains_and_detects():
 
 def test_same_seed_same_network_same_losses():
     images = torch.randn(2, 3, 64, 64)
-    targets = [_targets([[8, 8, 20, 16]]), _targets([[30, 30, 36, 34]], labels=[1])]
+    targets = [hbox_targets([[8, 8, 20, 16]]), hbox_targets([[30, 30, 36, 34]], labels=[1])]
     a, b = _model(num_classes=2), _model(num_classes=2)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
@@ -181,7 +165,7 @@ def _planted_scene(rng, size=64, n=3):
         ):
             image[:, b[1] : b[3], b[0] : b[2]] = colours[len(boxes) % 2][:, None, None]
             boxes.append(b)
-    return image, _targets(boxes, labels=[i % 2 for i in range(n)])
+    return image, hbox_targets(boxes, labels=[i % 2 for i in range(n)])
 
 
 def _recalibrate_batchnorm(model, images, targets):
