@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rsdet.models.backbones import C2f
+from rsdet.models.backbones.csp import C2f
 from rsdet.models.layers import ConvNormAct
 
 __all__ = ["PAN"]

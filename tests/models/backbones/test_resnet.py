@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from rsdet.errors import InputError
-from rsdet.models.resnet import ResNet
+from rsdet.models.backbones import ResNet
 
 
 @pytest.mark.parametrize(

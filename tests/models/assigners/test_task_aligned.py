@@ -1,6 +1,6 @@
 import torch
 
-from rsdet.models.assigners import TaskAlignedAssigner, points_in_boxes
+from rsdet.models.assigners.task_aligned import TaskAlignedAssigner, points_in_boxes
 from rsdet.structures import HBoxes
 
 
@@ -18,6 +18,11 @@ def _assign(assigner, pred_boxes, priors, gt, labels=None, ignore=None, scores=N
     )
 
 
+def _positive_labels(a, labels):
+    """Class of each positive, in the order of ``a.pos``, as TaskAlignedLoss reads it."""
+    return torch.tensor(labels)[a.gt_index[a.pos]]
+
+
 def test_points_on_a_box_edge_are_outside():
     inside = points_in_boxes(
         torch.tensor([[0.0, 5], [5, 5], [10, 5]]), torch.tensor([[0.0, 0, 10, 10]])
@@ -27,8 +32,8 @@ def test_points_on_a_box_edge_are_outside():
 
 def test_no_targets_means_no_positives_and_full_classification():
     a = _assign(TaskAlignedAssigner(), [[0, 0, 4, 4]] * 3, [[2, 2], [6, 6], [10, 10]], [])
-    assert a.pos.numel() == a.gt_index.numel() == a.quality.numel() == 0
-    assert a.cls_mask.all()
+    assert a.pos.numel() == a.quality.numel() == 0 and (a.gt_index == -1).all()
+    assert (~a.ignored).all()
 
 
 def test_quality_and_box_weight_by_hand():
@@ -42,7 +47,7 @@ def test_quality_and_box_weight_by_hand():
     # box weight = t / max t = 0.25 / 0.25 and 0.125 / 0.25; quality = weight * max IoU 0.5.
     assert torch.allclose(a.box_weight[order], torch.tensor([1.0, 0.5]))
     assert torch.allclose(a.quality[order], torch.tensor([0.5, 0.25]))
-    assert a.gt_index.tolist() == [0, 0] and a.labels.tolist() == [0, 0]
+    assert a.gt_index[a.pos].tolist() == [0, 0] and _positive_labels(a, [0]).tolist() == [0, 0]
 
 
 def test_topk_limits_positives_per_box():
@@ -77,9 +82,9 @@ def test_ignored_box_gets_no_positives_and_silences_its_region():
     gt = [[0, 0, 8, 8], [20, 20, 28, 28]]
     a = _assign(assigner, pred, priors, gt, labels=[0, 1], ignore=[True, False])
     assert sorted(a.pos.tolist()) == [2, 3]
-    assert a.gt_index.tolist() == [1, 1]  # indices into the original (unfiltered) targets
-    assert a.labels.tolist() == [1, 1]
-    assert a.cls_mask.tolist() == [False, False, True, True]
+    assert a.gt_index[a.pos].tolist() == [1, 1]  # indices into the original (unfiltered) targets
+    assert _positive_labels(a, [0, 1]).tolist() == [1, 1]
+    assert (~a.ignored).tolist() == [False, False, True, True]
 
 
 def test_positive_inside_an_ignored_box_keeps_its_classification_loss():
@@ -89,4 +94,4 @@ def test_positive_inside_an_ignored_box_keeps_its_classification_loss():
         assigner, [[0, 0, 8, 8], [8, 8, 16, 16]], [[4, 4], [12, 12]], gt, ignore=[False, True]
     )
     assert a.pos.tolist() == [0]
-    assert a.cls_mask.tolist() == [True, False]
+    assert (~a.ignored).tolist() == [True, False]

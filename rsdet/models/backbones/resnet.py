@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from rsdet.errors import InputError
+from rsdet.models.backbones.base import Backbone
 
 __all__ = ["ResNet"]
 
@@ -74,7 +75,7 @@ def _projection(c_in: int, c_out: int, stride: int) -> nn.Sequential | None:
     return nn.Sequential(*_conv_bn(c_in, c_out, 1, stride))
 
 
-class ResNet(nn.Module):
+class ResNet(Backbone):
     """ResNet feature extractor returning C2-C5.
 
     Input (B, 3, H, W) standardised images; output a list of four maps at strides 4, 8, 16
@@ -111,6 +112,7 @@ class ResNet(nn.Module):
             layers += [block(c_in, width, 1) for _ in range(n - 1)]
             stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.strides = (4, 8, 16, 32)
         self.out_channels = tuple(64 * 2**i * block.expansion for i in range(4))
         self._init_weights()
         self._freeze()

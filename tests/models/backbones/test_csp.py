@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rsdet.models.backbones import C2f, CSPBackbone, scaled_depth, scaled_widths
+from rsdet.models.backbones.csp import C2f, CSPBackbone, scaled_depth, scaled_widths
 
 
 def test_scaled_widths_and_depths_follow_yolov8_multipliers():

@@ -21,16 +21,16 @@ each fix is a named flag of :class:`AssignerFlags`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
+from rsdet.models.assigners.assignment import Assignment
 from rsdet.models.rbox_coder import DCFL_CODER, RBoxCoder
 from rsdet.structures import RBoxes, rboxes_to_gaussian, rotated_iou
 
-__all__ = ["Assigner", "AssignerFlags", "Assignment", "C2FAssigner", "ignore_inside"]
+__all__ = ["AssignerFlags", "C2FAssigner", "gaussian_similarity", "ignore_inside"]
 
 # Gt rows per chunk of the (M, N) similarity: bounds the (rows, N, 2, 2) temporaries.
 _SIM_CHUNK_ELEMENTS = 1 << 22
@@ -42,39 +42,6 @@ _IGNORED, _NEGATIVE = -1, 0
 _FOREIGN_QUALITY = -100.0
 # The coder the official assigner builds by default (mmrotate defaults: no pi, no proj_xy).
 _ASSIGNER_CODER = RBoxCoder(angle_factor=None, proj_xy=False)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """Training labels of N priors of one image.
-
-    Attributes:
-        gt_index: (N,) int64 index of the matched gt for positives, -1 otherwise.
-        ignored: (N,) bool; True for priors that are neither positive nor negative.
-    """
-
-    gt_index: Tensor
-    ignored: Tensor
-
-    @property
-    def positive(self) -> Tensor:
-        """(N,) bool mask of positives."""
-        return self.gt_index >= 0
-
-    @classmethod
-    def from_codes(cls, assigned: Tensor) -> Assignment:
-        """From mmdet-style codes: -1 ignored, 0 negative, ``m + 1`` positive of gt ``m``."""
-        return cls(torch.where(assigned > 0, assigned - 1, -1), assigned == _IGNORED)
-
-
-class Assigner(Protocol):
-    """What the DCFL head needs from an assigner (see :class:`C2FAssigner`)."""
-
-    def __call__(
-        self, priors: Tensor, moved: Tensor, gts: RBoxes, logits: Tensor, deltas: Tensor
-    ) -> Assignment:
-        """Assign priors of one image; arguments as in :meth:`C2FAssigner.__call__`."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +109,7 @@ class C2FAssigner:
         """
         n = priors.shape[0]
         if len(gts) == 0 or n == 0:
-            return Assignment.from_codes(priors.new_zeros(n, dtype=torch.long))
+            return _from_codes(priors.new_zeros(n, dtype=torch.long))
         gts = RBoxes(gts.tensor.to(priors.dtype))
         sim = gaussian_similarity(gts, moved)  # (M, N)
         assigned = torch.where(sim.max(dim=0).values < self.neg_sim_thr, _NEGATIVE, _IGNORED)
@@ -152,7 +119,7 @@ class C2FAssigner:
         quality = self.posterior_quality(priors, moved, gts, logits, deltas, cand, cand_gt[cand])
         kept, prior_mean = self.medium_step(quality, cand_gt[cand], moved[cand, :2], len(gts))
         assigned[cand[~kept]] = _NEGATIVE
-        return Assignment.from_codes(self.fine_step(assigned, moved[:, :2], gts, prior_mean))
+        return _from_codes(self.fine_step(assigned, moved[:, :2], gts, prior_mean))
 
     def coarse_candidates(self, sim: Tensor) -> Tensor:
         """(M, N) similarities -> (N,) the gt each prior is a candidate of, or -1."""
@@ -252,6 +219,11 @@ class C2FAssigner:
         return w1 * _gauss(points - box[:, :2], box) + w2 * _gauss(points - prior_mean[gt], box)
 
 
+def _from_codes(assigned: Tensor) -> Assignment:
+    """Hard assignment from (N,) codes: -1 ignored, 0 negative, ``m + 1`` positive of gt ``m``."""
+    return Assignment.hard(torch.where(assigned > 0, assigned - 1, -1), assigned == _IGNORED)
+
+
 def _gauss(d: Tensor, boxes: Tensor) -> Tensor:
     """``exp(-d' Sigma^-1 d / 2)`` with ``Sigma`` of (K, 5) boxes, for (K, 2) offsets ``d``.
 
@@ -337,4 +309,4 @@ def ignore_inside(assignment: Assignment, points: Tensor, regions: RBoxes) -> As
     cos, sin = torch.cos(t)[:, None], torch.sin(t)[:, None]
     u, v = dx * cos + dy * sin, -dx * sin + dy * cos  # the point in each box's own frame
     inside = ((u.abs() <= w[:, None] / 2) & (v.abs() <= h[:, None] / 2)).any(dim=0)
-    return Assignment(assignment.gt_index, assignment.ignored | (inside & ~assignment.positive))
+    return replace(assignment, ignored=assignment.ignored | (inside & ~assignment.positive))

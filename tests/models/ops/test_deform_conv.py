@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rsdet.models.dcn import ModulatedDeformConv2d, deform_conv2d
+from rsdet.models.ops.deform_conv import ModulatedDeformConv2d, deform_conv2d
 
 
 def _taps(k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:

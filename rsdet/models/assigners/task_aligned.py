@@ -25,35 +25,13 @@ fall between the centres of a stride-4 grid and would otherwise have no candidat
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
+from rsdet.models.assigners.assignment import Assignment
 from rsdet.structures import HBoxes, box_iou
 
-__all__ = ["Assignment", "TaskAlignedAssigner", "points_in_boxes"]
-
-
-class Assignment(NamedTuple):
-    """Result of assigning one image's targets to its N priors.
-
-    Attributes:
-        pos: (P,) int64 indices of the positive priors.
-        gt_index: (P,) int64 index of each positive's box in the image's targets.
-        labels: (P,) int64 class of each positive.
-        quality: (P,) float in [0, 1]: classification target ``t / max_t * max_iou``.
-        box_weight: (P,) float in [0, 1]: box-loss weight ``t / max_t``.
-        cls_mask: (N,) bool; False for priors that must get no classification loss
-            (centre inside an ignored box and not a positive).
-    """
-
-    pos: Tensor
-    gt_index: Tensor
-    labels: Tensor
-    quality: Tensor
-    box_weight: Tensor
-    cls_mask: Tensor
+__all__ = ["TaskAlignedAssigner", "points_in_boxes"]
 
 
 def points_in_boxes(points: Tensor, boxes: Tensor) -> Tensor:
@@ -114,27 +92,30 @@ class TaskAlignedAssigner:
             targets: M ground-truth boxes; labels (M,) int64; ignore (M,) bool.
 
         Returns:
-            The :class:`Assignment`; ignored boxes get no positives.
+            The assignment, positives grouped by gt; ignored boxes get no positives, and the
+            priors whose centre lies inside one are ignored unless positive.
         """
         gt = targets.tensor.to(boxes)
-        cls_mask = ~points_in_boxes(priors, gt[ignore]).any(dim=0)
+        ignored = points_in_boxes(priors, gt[ignore]).any(dim=0)  # (N,) centre in an ignored box
+        gt_index = torch.full_like(ignored, -1, dtype=torch.long)
         keep = (~ignore).nonzero().squeeze(1)
         if keep.numel() == 0:
             empty = torch.zeros(0, dtype=torch.long, device=boxes.device)
             none = boxes.new_zeros(0)
-            return Assignment(empty, empty, empty, none, none, cls_mask)
+            return Assignment(gt_index, ignored, empty, none, none)
         gt, gt_labels = gt[keep], labels[keep]
         metric, overlaps, cand = self._metric(scores, boxes, priors, strides, gt, gt_labels)
         selected = self._select(metric, overlaps, cand)
-        gt_idx, pos = selected.nonzero(as_tuple=True)
+        gt_idx, pos = selected.nonzero(as_tuple=True)  # grouped by gt
         t, u = metric[gt_idx, pos], overlaps[gt_idx, pos]
         m = len(gt)
         best_t = t.new_zeros(m).scatter_reduce(0, gt_idx, t, "amax", include_self=False)
         best_u = u.new_zeros(m).scatter_reduce(0, gt_idx, u, "amax", include_self=False)
         box_weight = t / (best_t[gt_idx] + self.eps)
         quality = box_weight * best_u[gt_idx]
-        cls_mask[pos] = True
-        return Assignment(pos, keep[gt_idx], gt_labels[gt_idx], quality, box_weight, cls_mask)
+        gt_index[pos] = keep[gt_idx]  # indices into the unfiltered targets
+        ignored[pos] = False  # a positive inside an ignored box keeps its classification loss
+        return Assignment(gt_index, ignored, pos, quality, box_weight)
 
     def _metric(
         self,

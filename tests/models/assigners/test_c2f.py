@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from rsdet.models.dcfl_assigner import (
+from rsdet.models.assigners.assignment import Assignment
+from rsdet.models.assigners.c2f import (
     AssignerFlags,
-    Assignment,
     C2FAssigner,
     gaussian_similarity,
     ignore_inside,
@@ -227,7 +227,7 @@ def test_degenerate_gt_is_matched_only_exactly_on_it():
 
 
 def test_ignore_inside_marks_negatives_only():
-    a = Assignment(torch.tensor([0, -1, -1]), torch.zeros(3, dtype=torch.bool))
+    a = Assignment.hard(torch.tensor([0, -1, -1]), torch.zeros(3, dtype=torch.bool))
     points = torch.tensor([[10.0, 10.0], [11.0, 10.0], [40.0, 40.0]])
     out = ignore_inside(a, points, RBoxes(torch.tensor([[10.0, 10.0, 6.0, 2.0, math.pi / 2]])))
     # The region is 6 px tall after rotation and 2 px wide: x = 11 lies on its edge.

@@ -17,14 +17,24 @@ intermediate outputs are all concatenated, so gradients reach every depth direct
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rsdet.models.backbones.base import Backbone
 from rsdet.models.layers import ConvNormAct
 
-__all__ = ["SPPF", "Bottleneck", "C2f", "CSPBackbone", "scaled_depth", "scaled_widths"]
+__all__ = [
+    "SPPF",
+    "Bottleneck",
+    "C2f",
+    "CSPBackbone",
+    "CSPScale",
+    "scaled_depth",
+    "scaled_widths",
+]
 
 # YOLOv8 base widths (stem, /4, /8, /16, /32) and base depths (C2f blocks in /4../32).
 BASE_WIDTHS = (64, 128, 256, 512, 1024)
@@ -39,6 +49,23 @@ def scaled_widths(width: float, max_channels: int) -> tuple[int, ...]:
 def scaled_depth(n: int, depth: float) -> int:
     """Blocks in a repeated unit: ``round(n * depth)``, at least one."""
     return max(1, round(n * depth))
+
+
+@dataclass(frozen=True)
+class CSPScale:
+    """Multipliers of a CSP network size: C2f depth, channel width, and the channel cap."""
+
+    depth: float
+    width: float
+    max_channels: int
+
+    def widths(self) -> tuple[int, ...]:
+        """Stem and stage widths of this size (see :func:`scaled_widths`)."""
+        return scaled_widths(self.width, self.max_channels)
+
+    def depths(self) -> tuple[int, ...]:
+        """C2f blocks per stage of this size."""
+        return tuple(scaled_depth(n, self.depth) for n in BASE_DEPTHS)
 
 
 class Bottleneck(nn.Module):
@@ -102,7 +129,7 @@ class SPPF(nn.Module):
         return out
 
 
-class CSPBackbone(nn.Module):
+class CSPBackbone(Backbone):
     """Stem and stride-2 stages; returns the stage outputs at strides 4, 8, ... ``max_stride``.
 
     Input: (B, in_channels, H, W) standardised images, H and W multiples of ``max_stride``.

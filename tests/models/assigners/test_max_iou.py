@@ -1,6 +1,6 @@
 import torch
 
-from rsdet.models.iou_assigner import MaxIoUAssigner
+from rsdet.models.assigners.max_iou import MaxIoUAssigner
 from rsdet.structures import RBoxes
 
 
@@ -45,3 +45,10 @@ def test_max_iou_ties_claim_all_or_one():
 def test_no_gts_means_all_negative():
     a = _run(MaxIoUAssigner(), _priors([[0, 0, 32], [8, 0, 32]]), [])
     assert a.gt_index.tolist() == [-1, -1] and not a.ignored.any()
+
+
+def test_hard_assignment_lists_positives_with_unit_targets():
+    priors = _priors([[0, 0, 32], [8, 0, 32], [12, 0, 32], [100, 0, 32], [200, 200, 32]])
+    a = _run(MaxIoUAssigner(), priors, [[0, 0, 32, 32, 0], [201, 200, 8, 8, 0]])
+    assert a.pos.tolist() == [0, 1, 4]  # ascending, exactly the priors with gt_index >= 0
+    assert a.quality.tolist() == a.box_weight.tolist() == [1.0, 1.0, 1.0]

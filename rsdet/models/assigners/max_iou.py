@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rsdet.models.dcfl_assigner import Assignment
+from rsdet.models.assigners.assignment import Assignment
 from rsdet.structures import RBoxes, pairwise_rotated_iou
 
 __all__ = ["MaxIoUAssigner"]
@@ -22,7 +22,7 @@ __all__ = ["MaxIoUAssigner"]
 
 @dataclass(frozen=True)
 class MaxIoUAssigner:
-    """Max-IoU assigner with the :class:`~rsdet.models.dcfl_assigner.Assigner` interface.
+    """Max-IoU assigner with the :class:`~rsdet.models.assigners.assignment.Assigner` interface.
 
     Attributes:
         pos_thr: best IoU at or above this makes a positive.
@@ -58,7 +58,7 @@ class MaxIoUAssigner:
         n, m = moved.shape[0], len(gts)
         if m == 0 or n == 0:
             empty = torch.full((n,), -1, dtype=torch.long, device=moved.device)
-            return Assignment(empty, torch.zeros(n, dtype=torch.bool, device=moved.device))
+            return Assignment.hard(empty, torch.zeros(n, dtype=torch.bool, device=moved.device))
         iou = pairwise_rotated_iou(RBoxes(gts.tensor.to(moved.dtype)), RBoxes(moved))  # (M, N)
         best, best_gt = iou.max(dim=0)
         gt_index = torch.where(best >= self.pos_thr, best_gt, -1)
@@ -72,4 +72,4 @@ class MaxIoUAssigner:
         ids = torch.arange(m, device=moved.device)[:, None].expand(m, n)
         claimed = torch.where(claim, ids, -1).max(dim=0).values  # the last gt wins, as mmdet
         gt_index = torch.where(claimed >= 0, claimed, gt_index)
-        return Assignment(gt_index, ignored & (gt_index < 0))
+        return Assignment.hard(gt_index, ignored & (gt_index < 0))

@@ -1,0 +1,8 @@
+"""Operators written in plain torch because torchvision's compiled ops do not load with our torch.
+
+Each is tested against a direct reference implementation.
+"""
+
+from rsdet.models.ops.deform_conv import ModulatedDeformConv2d, deform_conv2d
+
+__all__ = ["ModulatedDeformConv2d", "deform_conv2d"]
