@@ -23,8 +23,8 @@ import torch
 
 from rsdet.datasets import load_dataset
 from rsdet.datasets.pixels import open_image
+from rsdet.io.radiometry import scale_to_unit
 from rsdet.merge import shift_to_scene
-from rsdet.models.spec import scale_to_unit
 from rsdet.models.zoo import load_model
 from rsdet.structures import Detections, batched_nms
 from rsdet.tiling import tile_grid

@@ -34,19 +34,14 @@ def demo(
 ) -> None:
     """Write a synthetic aerial GeoTIFF (UTM 12N, near Yellowstone) to try rsdet on."""
     with user_errors():
-        from rsdet.errors import InputError, OutputExistsError
-        from rsdet.synthetic import DEFAULT_GSD, make_scene, write_geotiff
+        from rsdet.pipelines.demo import write_demo_scene
 
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: already exists (pass --overwrite to replace it)")
-        if out.parent != Path() and not out.parent.is_dir():
-            raise InputError(f"{out.parent}: no such folder")
-        scene = make_scene(seed, size, kind.value, gsd)
-        write_geotiff(scene, out)
+        scene = write_demo_scene(
+            out, size=size, seed=seed, kind=kind.value, gsd=gsd, overwrite=overwrite
+        )
         if not quiet:
-            metres = DEFAULT_GSD[kind.value] if gsd is None else gsd
             err_console.print(
-                f"Wrote {out}: {size}x{size} px at {metres:g} m/px (EPSG:32612), "
+                f"Wrote {out}: {size}x{size} px at {scene.meta['gsd']:g} m/px (EPSG:32612), "
                 f"{len(scene)} objects ({', '.join(scene.meta['classes'])}). "
                 f"Next: rsdet detect {out} --out {kind.value}.gpkg"
             )

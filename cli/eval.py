@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rsdet.cli._common import print_json, user_errors
@@ -69,9 +69,7 @@ def eval(
         from rich.console import Console
         from rsdet.pipelines.evaluate import check_output, result_table, run_eval, write_result
 
-        from rsdet.evaluation import ApMode
-
-        mode: ApMode | None = None
+        mode: Literal["11point", "area"] | None = None
         if ap_mode is not None:
             mode = "area" if ap_mode is ApModeOption.area else "11point"
         if json_out is not None:

@@ -23,57 +23,13 @@ def info(
 ) -> None:
     """Show a model's parameters, FLOPs, classes, input spec, box type and provenance."""
     with user_errors():
-        summary = _summarize(model, size)
+        from rsdet.pipelines.info import describe_model
+
+        summary = describe_model(model, size)
         if as_json:
             print_json(json.dumps(summary, indent=2, default=str))
         else:
             typer.echo(_format(summary))
-
-
-def _summarize(model: str, size: int) -> dict[str, Any]:
-    """Everything ``rsdet info`` reports, as plain data."""
-    from rsdet.config import ConfigError, to_dict
-    from rsdet.models.checkpoint import CheckpointError, read_checkpoint
-    from rsdet.models.flops import count_flops, count_parameters
-    from rsdet.models.zoo import build_network, resolve_model_path
-
-    path = resolve_model_path(model)
-    ckpt = read_checkpoint(path)
-    spec = ckpt.spec
-    try:
-        network = build_network(spec.arch, ckpt.arch_config)
-    except ConfigError as err:
-        raise CheckpointError(f"{path}: invalid architecture config ({err})") from err
-    deploy = getattr(network, "deploy", None)
-    if callable(deploy):
-        deploy()  # checkpoints hold the deployed network (training-only branches dropped)
-    try:
-        network.load_state_dict(ckpt.state_dict)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit the architecture ({first})") from err
-    flops = count_flops(network, size, size, spec.input.num_channels)
-    return {
-        "path": str(path),
-        "arch": spec.arch,
-        "description": spec.description,
-        "parameters": count_parameters(network),
-        "flops": flops,
-        "flops_input": [size, size],
-        "flops_convention": "2 x multiply-adds of convolutions and matrix products",
-        "classes": list(spec.classes),
-        "box_type": spec.box_type,
-        "input": to_dict(spec.input),
-        "tile_size": spec.tile_size,
-        "overlap": spec.overlap,
-        "postprocess": {
-            "score_thr": spec.score_thr,
-            "iou_thr": spec.iou_thr,
-            "max_det": spec.max_det,
-        },
-        "arch_config": ckpt.arch_config,
-        "provenance": ckpt.provenance,
-    }
 
 
 def _format(s: dict[str, Any]) -> str:

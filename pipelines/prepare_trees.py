@@ -36,9 +36,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rsdet.datasets import TRUNCATED, WindowClipper, load_dataset, read_image
+from rsdet.datasets import WindowClipper, load_dataset, read_image
 from rsdet.datasets.voc_xml import format_voc_xml
 from rsdet.errors import InputError, OutputExistsError, RsdetError
+from rsdet.structures import TRUNCATED
 
 __all__ = ["IMAGES", "VAL_FRACTION", "prepare_trees"]
 

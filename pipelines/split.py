@@ -32,16 +32,16 @@ from typing import Any
 import numpy as np
 from rsdet.pipelines.progress import make_progress
 
-from rsdet.datasets import Sample, WindowClipper, load_dataset, open_image, parse_spec
+from rsdet.datasets import WindowClipper, load_dataset, open_image, parse_spec
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.loader import find_format
 from rsdet.datasets.patch_writers import LabelOutput, PatchWriter
 from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate, patch_windows
 from rsdet.datasets.pixels import ImageReader
-from rsdet.datasets.sample import TRUNCATED
 from rsdet.datasets.spec import DatasetSpec
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.io.atomic import atomic_output, write_bytes_atomic
+from rsdet.structures import TRUNCATED, Sample
 
 __all__ = [
     "MANIFEST_NAME",

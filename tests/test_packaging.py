@@ -27,21 +27,3 @@ def test_cli_help_does_not_import_torch():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_layering_rsdet_never_imports_pipelines_or_cli():
-    offenders = []
-    for path in (ROOT / "rsdet").rglob("*.py"):
-        text = path.read_text()
-        if "rsdet.pipelines" in text or "rsdet.cli" in text:
-            offenders.append(str(path.relative_to(ROOT)))
-    assert not offenders
-
-
-def test_pipelines_never_import_cli():
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in (ROOT / "pipelines").rglob("*.py")
-        if "rsdet.cli" in p.read_text()
-    ]
-    assert not offenders

@@ -1,8 +1,8 @@
 """Dataset readers and patch splitting: DOTA, AI-TOD, DIOR / DIOR-R, VOC, GeoTIFF, synthetic.
 
-Every reader produces :class:`Sample` objects; :func:`load_dataset` takes a spec
-``FORMAT:PATH[?key=value&...]`` (``synthetic:?key=value&...``: generated in memory, no
-path) and returns a :class:`Dataset`. Pixels are read on demand
+Every reader produces :class:`~rsdet.structures.Sample` objects; :func:`load_dataset` takes
+a spec ``FORMAT:PATH[?key=value&...]`` (``synthetic:?key=value&...``: generated in memory,
+no path) and returns a :class:`Dataset`. Pixels are read on demand
 with :func:`read_image` / :func:`read_region` / :func:`open_image`. Patch geometry (the
 patch windows on the tile grid of :mod:`rsdet.tiling`, patch names and mapping patch
 results back to the source image) lives in :mod:`~rsdet.datasets.patches` and
@@ -16,19 +16,15 @@ from rsdet.datasets.errors import DatasetError, ImageError, LabelError, SpecErro
 from rsdet.datasets.loader import FORMATS, load_dataset
 from rsdet.datasets.patches import PatchOrigin, parse_patch_name, patch_name, patch_windows
 from rsdet.datasets.pixels import ImageReader, open_image, read_image, read_region
-from rsdet.datasets.sample import DIFFICULT, NORMAL, TRUNCATED, Sample
 from rsdet.datasets.spec import DatasetSpec, parse_spec
 from rsdet.tiling import Window, tile_grid, tiles_along
 
 __all__ = [
     "AITOD_CLASSES",
     "DEFAULT_IOF_THR",
-    "DIFFICULT",
     "DIOR_CLASSES",
     "DOTA_CLASSES",
     "FORMATS",
-    "NORMAL",
-    "TRUNCATED",
     "Clipped",
     "Dataset",
     "DatasetError",
@@ -37,7 +33,6 @@ __all__ = [
     "ImageReader",
     "LabelError",
     "PatchOrigin",
-    "Sample",
     "SpecError",
     "Window",
     "WindowClipper",

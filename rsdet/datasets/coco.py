@@ -34,7 +34,7 @@ import numpy as np
 
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.errors import DatasetError, LabelError
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 
 __all__ = ["coco_document", "read_aitod"]
 

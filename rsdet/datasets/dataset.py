@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 
 __all__ = ["BoxType", "Dataset"]
 

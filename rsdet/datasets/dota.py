@@ -36,7 +36,7 @@ from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.errors import DatasetError, LabelError, where
 from rsdet.datasets.files import index_images
 from rsdet.datasets.pixels import image_size
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 
 __all__ = ["format_dota_labels", "parse_dota_labels", "read_dota"]
 

@@ -52,7 +52,7 @@ from rsdet.datasets.clip import DEFAULT_IOF_THR, WindowClipper
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.errors import DatasetError, LabelError
 from rsdet.datasets.geometry import quads_from_rings
-from rsdet.datasets.sample import TRUNCATED, Sample
+from rsdet.structures import TRUNCATED, Sample
 
 __all__ = ["CLASS_FIELDS", "VECTOR_SUFFIXES", "GeoOptions", "SceneInfo", "read_geo", "scene_info"]
 

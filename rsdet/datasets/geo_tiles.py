@@ -24,7 +24,7 @@ from rsdet.datasets.classes import write_classes_file
 from rsdet.datasets.dataset import Dataset
 from rsdet.datasets.patch_writers import LabelOutput, PatchWriter
 from rsdet.datasets.patches import PatchOrigin
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 
 __all__ = ["GeoTileWriter", "window_transform"]
 

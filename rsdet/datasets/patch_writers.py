@@ -38,8 +38,8 @@ from rsdet.datasets.dior import DIOR_ANNOTATION_DIRS
 from rsdet.datasets.dota import format_dota_labels
 from rsdet.datasets.patches import PatchOrigin
 from rsdet.datasets.pixels import encode_png
-from rsdet.datasets.sample import Sample
 from rsdet.datasets.voc_xml import format_voc_xml
+from rsdet.structures import Sample
 
 __all__ = ["CocoPatchWriter", "DotaPatchWriter", "LabelOutput", "PatchWriter", "VocPatchWriter"]
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsdet.datasets.clip import WindowClipper
-from rsdet.datasets.sample import TRUNCATED, Sample
-from rsdet.structures import Detections, HBoxes, RBoxes
+from rsdet.structures import TRUNCATED, Detections, HBoxes, RBoxes, Sample
 from rsdet.tiling import Window, tile_grid
 
 __all__ = [

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from rsdet.datasets.errors import ImageError
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -29,8 +29,8 @@ from rsdet.datasets.errors import DatasetError, where
 from rsdet.datasets.files import index_images
 from rsdet.datasets.image_sets import read_image_set
 from rsdet.datasets.pixels import image_size
-from rsdet.datasets.sample import Sample
 from rsdet.datasets.voc_xml import VocFile, parse_voc_xml
+from rsdet.structures import Sample
 
 __all__ = ["read_voc", "samples_from_voc"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsdet.datasets.sample import Sample
 from rsdet.errors import InputError
+from rsdet.structures import Sample
 
 __all__ = ["TrainData", "load_data"]
 

@@ -25,13 +25,13 @@ from torch.utils.data import Dataset, Sampler
 
 from rsdet.datasets.clip import WindowClipper
 from rsdet.datasets.pixels import ImageReader, open_image
-from rsdet.datasets.sample import Sample
 from rsdet.engine.augment import Augmenter
 from rsdet.engine.recipe import DataConfig
 from rsdet.engine.windows import Window, WindowPlanner, crop_targets
 from rsdet.errors import InputError
-from rsdet.models.spec import InputSpec, scale_to_unit
-from rsdet.structures import HBoxes, RBoxes, Targets
+from rsdet.io.radiometry import scale_to_unit
+from rsdet.models.spec import InputSpec
+from rsdet.structures import HBoxes, RBoxes, Sample, Targets
 
 __all__ = ["TileDataset", "WindowSampler", "collate", "image_range"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsdet.datasets.clip import WindowClipper
-from rsdet.datasets.sample import NORMAL, Sample
+from rsdet.structures import NORMAL, Sample
 
 __all__ = ["TileTargets", "Window", "WindowPlanner", "crop_targets"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rsdet.datasets.sample import Sample
 from rsdet.evaluation.coco_eval import evaluate_coco
 from rsdet.evaluation.coco_match import ProgressFn
 from rsdet.evaluation.errors import EvaluationInputError
@@ -33,7 +32,7 @@ from rsdet.evaluation.protocols import (
 from rsdet.evaluation.result import EvalResult
 from rsdet.evaluation.voc_ap import ApMode
 from rsdet.evaluation.voc_eval import VocProtocol, evaluate_voc
-from rsdet.structures import Detections, RBoxes
+from rsdet.structures import Detections, RBoxes, Sample
 
 __all__ = ["evaluate", "voc_protocol_for"]
 

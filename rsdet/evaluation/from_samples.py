@@ -12,11 +12,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from rsdet.datasets.sample import Sample
 from rsdet.evaluation.coco_data import CocoDetections, CocoGroundTruth
 from rsdet.evaluation.errors import EvaluationInputError
 from rsdet.evaluation.voc_data import VocDetections, VocGroundTruth, boxes_to_quads
-from rsdet.structures import Detections, HBoxes, RBoxes
+from rsdet.structures import Detections, HBoxes, RBoxes, Sample
 
 __all__ = [
     "align_detections",

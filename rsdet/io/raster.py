@@ -1,9 +1,9 @@
-"""Scenes on disk: open and check them, find their valid tiles, read and scale windows.
+"""Scenes on disk: open and check them, find their valid tiles, read windows.
 
 Everything here reads through rasterio *windows*, so it works on any GDAL path (a local
 GeoTIFF, a VRT, a ``/vsicurl/`` COG) and never holds more than one window of a scene in
-memory. The percentile stretch is measured from a decimated read, which GDAL serves from
-overviews when the file has them. Which tiles hold data: :mod:`rsdet.io.validity`.
+memory. Which tiles hold data: :mod:`rsdet.io.validity`; scaling the values read to
+``[0, 1]``: :mod:`rsdet.io.radiometry`.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ from rasterio.windows import Window as RioWindow
 
 from rsdet.errors import InputError
 from rsdet.io.georef import pixel_size_m
-from rsdet.models.spec import InputSpec, scale_to_unit
 from rsdet.tiling import Window
 
 __all__ = [
     "UNREFERENCED_TRANSFORM",
-    "Radiometry",
     "SceneInfo",
     "SceneWarning",
     "check_bands",
     "open_dataset",
-    "percentile_radiometry",
     "read_scene_info",
     "read_window",
     "reading_env",
@@ -42,8 +39,6 @@ __all__ = [
 # A scene without a geotransform is written in the frame QGIS draws such rasters in:
 # x = column, y = -row (QGIS replaces GDAL's default (1, 1) pixel size by (1, -1)).
 UNREFERENCED_TRANSFORM = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
-# Longest side of the decimated read used for the percentile stretch, pixels.
-_STATS_SIDE = 1024
 # GDAL block cache while reading scenes, MiB. GDAL's default (5 % of RAM) lets memory grow
 # with the scene up to that cap; 256 MiB still holds the blocks that overlapping tiles
 # read twice (one band of blocks across scenes up to ~150k pixels wide).
@@ -128,56 +123,6 @@ def check_bands(scene: SceneInfo, bands: tuple[int, ...]) -> None:
             f"{scene.path}: has {have} but the model reads bands {listed} "
             "(choose others with --bands)"
         )
-
-
-@dataclass(frozen=True)
-class Radiometry:
-    """Per-band linear range scaling of raw pixel values to ``[0, 1]``.
-
-    Attributes:
-        low, high: (C,) raw values that map to 0 and 1 (outside values are clipped).
-    """
-
-    low: np.ndarray
-    high: np.ndarray
-
-    @classmethod
-    def fixed(cls, spec: InputSpec) -> Radiometry:
-        """The model's fixed range (e.g. 0-255, or 0-10000 for reflectance)."""
-        low, high = spec.fixed_range()
-        return cls(low, high)
-
-    def to_unit(self, raw: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-        """(C, H, W) raw -> (C, H, W) float32 in [0, 1]; invalid pixels become 0."""
-        out = scale_to_unit(raw, self.low, self.high)
-        if valid is not None:
-            out *= valid[None]
-        return out
-
-
-def percentile_radiometry(
-    ds: Any, scene: SceneInfo, bands: tuple[int, ...], percentiles: tuple[float, float]
-) -> Radiometry:
-    """The percentile stretch of a scene, measured once from a decimated read.
-
-    Nodata, masked and non-finite pixels are ignored. A band without valid pixels gets
-    ``low == high`` (it maps to 0).
-    """
-    scale = min(1.0, _STATS_SIDE / max(scene.height, scene.width))
-    out_hw = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
-    data = ds.read(list(bands), out_shape=(len(bands), *out_hw), masked=True)
-    low, high = np.zeros(len(bands)), np.zeros(len(bands))
-    for i in range(len(bands)):
-        band = np.ma.masked_invalid(data[i].astype(np.float64)).compressed()
-        if band.size:
-            low[i], high[i] = np.percentile(band, percentiles)
-    if np.any(high <= low):
-        warnings.warn(
-            f"{scene.path}: some bands are constant or empty; they are scaled to 0",
-            SceneWarning,
-            stacklevel=2,
-        )
-    return Radiometry(low, high)
 
 
 def read_window(

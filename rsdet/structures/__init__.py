@@ -1,6 +1,8 @@
-"""Box geometry: typed boxes, overlaps, NMS and Gaussian box distances.
+"""Box geometry and annotated images: typed boxes, overlaps, NMS, Gaussian box distances.
 
-See :mod:`rsdet.structures.rboxes` for the single angle convention used everywhere.
+See :mod:`rsdet.structures.rboxes` for the single angle convention used everywhere and
+:mod:`rsdet.structures.sample` for :class:`Sample`, the annotated image every dataset reader
+produces.
 """
 
 from rsdet.structures.detections import Detections
@@ -15,13 +17,18 @@ from rsdet.structures.rotated_iou import (
     quad_intersection_area,
     rotated_iou,
 )
+from rsdet.structures.sample import DIFFICULT, NORMAL, TRUNCATED, Sample
 from rsdet.structures.spatial import overlapping_pairs
 from rsdet.structures.targets import Targets
 
 __all__ = [
+    "DIFFICULT",
+    "NORMAL",
+    "TRUNCATED",
     "Detections",
     "HBoxes",
     "RBoxes",
+    "Sample",
     "Targets",
     "batched_nms",
     "bhattacharyya_distance",

@@ -12,7 +12,7 @@ each kind gives the pixel sizes of its real-world counterpart:
 * ``mixed`` (50 cm, AI-TOD-like): airplanes on an apron, ships on water, storage tanks in
   farms, vehicles on roads and car parks and tree clumps, objects mostly 6-40 px.
 
-Ground truth is a :class:`~rsdet.datasets.sample.Sample`: the oriented rectangle of every
+Ground truth is a :class:`~rsdet.structures.Sample`: the oriented rectangle of every
 vehicle, ship and airplane (its long side along the heading), and the axis-aligned box of every
 round object (tree crown, tank). Every box encloses exactly the object's drawn footprint
 (shadows excluded). :func:`write_geotiff` stores a scene in UTM (EPSG:32612, near Yellowstone by

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rsdet.datasets.sample import Sample
 from rsdet.io.atomic import atomic_output
+from rsdet.structures import Sample
 
 __all__ = ["DEMO_CRS", "DEMO_ORIGIN", "write_geotiff"]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rsdet.config import ConfigError
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 from rsdet.synthetic.canvas import Canvas
 from rsdet.synthetic.ground import fields, grass, litter
 from rsdet.synthetic.kinds import CLASSES, DEFAULT_GSD

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from rsdet.config import ConfigError, from_dict
-from rsdet.datasets.sample import Sample
+from rsdet.structures import Sample
 from rsdet.synthetic.kinds import Kind
 from rsdet.synthetic.scenes import make_scene
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import shapely
 
-from rsdet.datasets import TRUNCATED, DatasetError, LabelError, load_dataset
+from rsdet.datasets import DatasetError, LabelError, load_dataset
+from rsdet.structures import TRUNCATED
 
 from .conftest import write_text
 from .geo_fixtures import ORIGIN_X, ORIGIN_Y, RES, px_box, write_labels, write_scene

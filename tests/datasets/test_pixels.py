@@ -2,8 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from rsdet.datasets import ImageError, Sample, open_image, read_image, read_region
+from rsdet.datasets import ImageError, open_image, read_image, read_region
 from rsdet.datasets.pixels import encode_png, image_size
+from rsdet.structures import Sample
 
 from .conftest import write_image
 from .geo_fixtures import write_scene

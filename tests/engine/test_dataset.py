@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from rsdet.datasets.sample import Sample
 from rsdet.engine.dataset import TileDataset, WindowSampler, collate
 from rsdet.engine.recipe import AugmentConfig, DataConfig
 from rsdet.errors import InputError
 from rsdet.models.spec import InputSpec
+from rsdet.structures import Sample
 
 SPEC = InputSpec(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 

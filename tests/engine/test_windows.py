@@ -3,8 +3,8 @@
 import numpy as np
 
 from rsdet.datasets.clip import WindowClipper
-from rsdet.datasets.sample import DIFFICULT, Sample
 from rsdet.engine.windows import Window, WindowPlanner, crop_targets
+from rsdet.structures import DIFFICULT, Sample
 
 
 def square(x0, y0, x1, y1):

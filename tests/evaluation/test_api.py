@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rsdet.datasets.sample import Sample
 from rsdet.evaluation import EvalResult, EvaluationInputError, evaluate
-from rsdet.structures import Detections, HBoxes, RBoxes
+from rsdet.structures import Detections, HBoxes, RBoxes, Sample
 
 CLASSES = ("plane", "ship")
 

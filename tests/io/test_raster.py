@@ -6,14 +6,11 @@ from affine import Affine
 from rsdet.errors import InputError
 from rsdet.io.raster import (
     UNREFERENCED_TRANSFORM,
-    Radiometry,
     check_bands,
     open_dataset,
-    percentile_radiometry,
     read_scene_info,
     read_window,
 )
-from rsdet.models.spec import InputSpec
 from rsdet.tiling import Window
 
 TRANSFORM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
@@ -100,33 +97,6 @@ def test_single_band_scene_for_a_three_band_model(tmp_path):
 
 
 # --- pixel values ------------------------------------------------------------------------
-def test_percentile_stretch_ignores_nodata(tmp_path):
-    data = np.zeros((1, 40, 40), np.uint16)
-    data[0, :, 20:] = np.arange(1000, 1800, 1, dtype=np.uint16).reshape(40, 20)
-    path = write(tmp_path / "u16.tif", data, nodata=0)
-    info = read_scene_info(path)
-    with open_dataset(path) as ds:
-        rad = percentile_radiometry(ds, info, (1,), (0.0, 100.0))
-    assert (rad.low[0], rad.high[0]) == (1000.0, 1799.0)  # half the scene is 0 = nodata
-
-
-def test_constant_band_warns_and_scales_to_zero(tmp_path):
-    path = write(tmp_path / "flat.tif", np.full((1, 8, 8), 3, np.uint8))
-    info = read_scene_info(path)
-    with open_dataset(path) as ds, pytest.warns(UserWarning, match="constant or empty"):
-        rad = percentile_radiometry(ds, info, (1,), (2.0, 98.0))
-    assert rad.to_unit(np.full((1, 2, 2), 3, np.uint8), None).max() == 0.0
-
-
-def test_fixed_range_for_16_bit_data_is_not_divided_by_255():
-    spec = InputSpec(bands=(1, 2), low=(0.0,), high=(10000.0,), mean=(0.5,), std=(0.25,))
-    rad = Radiometry.fixed(spec)
-    raw = np.array([[[0, 5000]], [[10000, 20000]]], dtype=np.uint16)
-    out = rad.to_unit(raw, np.array([[True, False]]))
-    assert out.dtype == np.float32
-    assert out.tolist() == [[[0.0, 0.0]], [[1.0, 0.0]]]  # invalid pixels are 0
-
-
 def test_read_window_resamples_to_the_requested_shape(tmp_path):
     data = np.arange(64 * 64, dtype=np.float32).reshape(1, 64, 64)
     path = write(tmp_path / "f.tif", data)

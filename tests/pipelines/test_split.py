@@ -10,12 +10,12 @@ from rsdet.pipelines.split import MANIFEST_NAME, SplitError, SplitParams, split_
 
 from rsdet.datasets import (
     AITOD_CLASSES,
-    TRUNCATED,
     load_dataset,
     parse_patch_name,
     read_image,
 )
 from rsdet.errors import OutputExistsError
+from rsdet.structures import TRUNCATED
 from tests.datasets.conftest import write_image, write_text
 from tests.datasets.geo_fixtures import ORIGIN_X, ORIGIN_Y, RES, px_box, write_labels, write_scene
 

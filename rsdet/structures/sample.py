@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from rsdet.structures import HBoxes, RBoxes
+from rsdet.structures.hboxes import HBoxes
+from rsdet.structures.rboxes import RBoxes
 
 __all__ = ["DIFFICULT", "NORMAL", "TRUNCATED", "Sample"]
 
