@@ -102,11 +102,11 @@ def tinynet_checkpoint(
     import torch
 
     from rsdet.config import to_dict
-    from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
+    from rsdet.models.rs_tinynet import RSTinyNetConfig, build_rs_tinynet
 
     torch.manual_seed(seed)
     config = RSTinyNetConfig(size="n", num_classes=len(CLASSES))
-    net = RSTinyNet(config).deploy()
+    net = build_rs_tinynet(config).deploy()
     spec = ModelSpec(
         arch="rs_tinynet",
         classes=CLASSES,

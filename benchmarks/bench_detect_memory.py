@@ -31,21 +31,26 @@ CHILD = "--child"
 def child(scene: str, out: str, batch: int, prefetch: int) -> None:
     import torch
     from rsdet.pipelines.detect_scene import DetectOptions, detect_to_file
-    from torch import nn
 
+    from rsdet.models.contract import DetectorNetwork
     from rsdet.models.detector import Detector
     from rsdet.models.spec import InputSpec, ModelSpec
     from rsdet.structures import Detections
 
-    class NullNet(nn.Module):
+    class NullNet(DetectorNetwork):
         size_divisor = 32
+        box_type = "hbox"
 
-        def forward(self, images: torch.Tensor) -> list[Detections]:
-            torch.nn.functional.avg_pool2d(images, 8)  # touch every pixel once
-            return [Detections.empty() for _ in images]
+        def forward(self, images: torch.Tensor, targets=None) -> torch.Tensor:
+            return torch.nn.functional.avg_pool2d(images, 8)  # touch every pixel once
+
+        def decode(self, raw, image_hw, postprocess) -> list[Detections]:
+            return [Detections.empty() for _ in raw]
 
     torch.set_num_threads(1)
-    spec = ModelSpec("null", ("object",), input=InputSpec(), tile_size=1024, overlap=128)
+    spec = ModelSpec(
+        arch="null", classes=("object",), input=InputSpec(), tile_size=1024, overlap=128
+    )
     det = Detector(NullNet(), spec, device="cpu")
     base = peak_rss_mb()
     start = time.perf_counter()

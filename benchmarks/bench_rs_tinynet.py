@@ -30,12 +30,13 @@ import torch
 
 from rsdet.models.flops import count_flops, count_parameters
 from rsdet.models.layers import fuse_conv_bn
-from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
+from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig, build_rs_tinynet
+from rsdet.models.spec import Postprocess
 
 
 def measure(cfg: RSTinyNetConfig, tile: int, runs: int, warmup: int) -> dict[str, object]:
     torch.manual_seed(0)
-    model = RSTinyNet(cfg)
+    model = build_rs_tinynet(cfg)
     train_params = count_parameters(model)
     model.deploy().eval()
     flops = count_flops(model, tile, tile, cfg.in_channels)
@@ -59,11 +60,12 @@ def measure(cfg: RSTinyNetConfig, tile: int, runs: int, warmup: int) -> dict[str
 
 
 def _latency_ms(model: RSTinyNet, x: torch.Tensor, runs: int, warmup: int) -> list[float]:
+    post = Postprocess()  # as rsdet detect runs it: the forward, then decoding and NMS
     times = []
     with torch.inference_mode():
         for i in range(warmup + runs):
             start = time.perf_counter()
-            model(x)
+            model.detect(x, post)
             if i >= warmup:
                 times.append((time.perf_counter() - start) * 1000)
     return times

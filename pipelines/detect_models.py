@@ -12,14 +12,15 @@
   (N, 5) rsdet oriented boxes, in the tile's pixels). ``classes`` (a list, or a dict from
   label to name) is used when present.
 
-``prepare`` and ``collate`` run in the reader thread, ``run`` in the main thread.
+``prepare`` and ``collate`` run in the reader thread, ``run`` in the main thread. A run's
+thresholds reach ``run`` as a :class:`~rsdet.models.spec.Postprocess`: the model itself is
+never changed.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ import numpy as np
 import torch
 
 from rsdet.errors import InputError
-from rsdet.io.raster import Radiometry, SceneInfo, percentile_radiometry
+from rsdet.io.radiometry import Radiometry, percentile_radiometry
+from rsdet.io.raster import SceneInfo
 from rsdet.models.detector import Detector
+from rsdet.models.spec import Postprocess
 from rsdet.models.zoo import load_model, resolve_model_path
 from rsdet.structures import Detections, HBoxes, RBoxes
 
@@ -42,13 +45,15 @@ class ModelRunner(ABC):
     Attributes:
         classes: class names by label (may be empty).
         oriented: True for oriented-box models (known before the first tile for Detectors).
-        tile_size, overlap, score_thr, iou_thr, gsd_m: the model's defaults.
+        tile_size, overlap, gsd_m: the model's defaults.
+        postprocess: the model's default post-processing.
         identity: what identifies the model in a resume journal (plain data).
     """
 
     classes: tuple[str, ...] = ()
     oriented = False
-    tile_size, overlap, score_thr, iou_thr = 1024, 128, 0.0, 0.5
+    tile_size, overlap = 1024, 128
+    postprocess = Postprocess(score_thr=0.0, iou_thr=0.5)
     gsd_m: float | None = None
     identity: Any = None
 
@@ -65,13 +70,8 @@ class ModelRunner(ABC):
         return images
 
     @abstractmethod
-    def run(self, batch: Any, score_thr: float) -> list[Detections]:
-        """Detections per image, in that image's pixels."""
-
-    @contextmanager
-    def thresholds(self, score_thr: float, iou_thr: float) -> Iterator[None]:
-        """Apply the run's thresholds to the model for the duration of the run."""
-        yield
+    def run(self, batch: Any, postprocess: Postprocess) -> list[Detections]:
+        """Detections per image, in that image's pixels, post-processed as asked."""
 
 
 class DetectorRunner(ModelRunner):
@@ -81,8 +81,8 @@ class DetectorRunner(ModelRunner):
         spec = self.spec = detector.spec
         self.detector, self.identity = detector, identity
         self.classes, self.oriented = spec.classes, spec.oriented
-        self.tile_size, self.overlap = spec.tile_size, spec.overlap
-        self.score_thr, self.iou_thr, self.gsd_m = spec.score_thr, spec.iou_thr, spec.input.gsd_m
+        self.tile_size, self.overlap, self.gsd_m = spec.tile_size, spec.overlap, spec.input.gsd_m
+        self.postprocess = detector.postprocess
         self._on_cpu = detector.device.type == "cpu"
         mean, std = spec.input.standardisation()
         self._mean, self._std = mean.astype(np.float32), std.astype(np.float32)
@@ -97,7 +97,7 @@ class DetectorRunner(ModelRunner):
         if spec.scaling == "percentile":
             radiometry = percentile_radiometry(ds, scene, bands, spec.percentiles)
         else:
-            radiometry = Radiometry.fixed(spec)
+            radiometry = Radiometry(*spec.fixed_range())
         return radiometry.to_unit
 
     def collate(self, images: list[Any]) -> Any:
@@ -118,21 +118,11 @@ class DetectorRunner(ModelRunner):
         nhwc /= self._std
         return torch.from_numpy(nhwc).permute(0, 3, 1, 2)
 
-    def run(self, batch: Any, score_thr: float) -> list[Detections]:
-        """``predict_batch`` (thresholds were set by :meth:`thresholds`)."""
-        return self.detector.predict_batch(batch, standardised=self._on_cpu)
-
-    @contextmanager
-    def thresholds(self, score_thr: float, iou_thr: float) -> Iterator[None]:
-        """Set the Detector's post-processing for the run and restore it afterwards."""
-        module = self.detector.module
-        before = getattr(module, "postprocess", None)
-        self.detector.set_postprocess(score_thr=score_thr, iou_thr=iou_thr)
-        try:
-            yield
-        finally:
-            if before is not None:
-                module.postprocess = before
+    def run(self, batch: Any, postprocess: Postprocess) -> list[Detections]:
+        """``predict_batch`` with the run's post-processing."""
+        return self.detector.predict_batch(
+            batch, standardised=self._on_cpu, postprocess=postprocess
+        )
 
 
 class PredictRunner(ModelRunner):
@@ -143,9 +133,13 @@ class PredictRunner(ModelRunner):
         self.classes = _class_names(getattr(model, "classes", None))
         self.identity = f"{type(model).__module__}.{type(model).__qualname__}"
 
-    def run(self, batch: Any, score_thr: float) -> list[Detections]:
-        """One ``predict`` call per tile; detections below ``score_thr`` are dropped."""
-        return [_as_detections(self.model.predict(image), score_thr) for image in batch]
+    def run(self, batch: Any, postprocess: Postprocess) -> list[Detections]:
+        """One ``predict`` call per tile; detections below ``postprocess.score_thr`` are dropped.
+
+        The object does its own NMS: ``iou_thr`` applies only to the cross-tile merge.
+        """
+        thr = postprocess.score_thr
+        return [_as_detections(self.model.predict(image), thr) for image in batch]
 
 
 def _class_names(classes: Any) -> tuple[str, ...]:

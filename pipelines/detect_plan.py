@@ -13,36 +13,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rsdet.io.raster import SceneInfo, SceneWarning, open_dataset, read_window, reading_env
 from rsdet.io.validity import scan_validity
-from rsdet.tiling import Window, tile_grid
+from rsdet.tiling import TilePlan, tile_grid
 
-__all__ = ["GSD_TOLERANCE", "TilePlan", "batch_reader", "plan_tiles", "resample_factors"]
+__all__ = ["GSD_TOLERANCE", "batch_reader", "plan_tiles", "resample_factors"]
 
 # Resample to the model's GSD only when the scene's differs by more than this fraction.
 GSD_TOLERANCE = 0.10
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    """The tiles of one scene.
-
-    Attributes:
-        windows: every tile of the grid, in scene pixels.
-        valid: indices into ``windows`` of the tiles that hold data, in grid order.
-        out_hw: ``(height, width)`` of the image the model sees for every tile.
-        scale: ``(sx, sy)`` scene pixels per model pixel (``(1, 1)`` without resampling).
-    """
-
-    windows: list[Window]
-    valid: list[int]
-    out_hw: tuple[int, int]
-    scale: tuple[float, float]
 
 
 def plan_tiles(

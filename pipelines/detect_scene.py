@@ -2,9 +2,10 @@
 
 Data path for one scene (each arrow is one function or module)::
 
-    read_scene_info -> _plan_tiles (GSD resampling, tile grid, nodata skip)
+    read_scene_info -> _resolve (options against the model, once) -> plan_tiles (GSD
+      resampling, tile grid, nodata skip)
       -> Prefetcher (reader thread: read window, scale pixels, stack a batch)
-      -> model, one batch at a time -> shift to scene pixels + edge flags -> journal
+      -> model, one batch at a time -> tiles_to_scene (edge flags, scene pixels) -> journal
       -> merge_detections (across tiles) -> detections_frame (polygons in the CRS)
 
 Scenes of a run go into one layer (:func:`detect_to_file`), or one scene into a
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from rich.progress import Progress, TextColumn
 from rsdet.pipelines.detect_models import ModelRunner, load_runner
-from rsdet.pipelines.detect_plan import TilePlan, batch_reader, plan_tiles
+from rsdet.pipelines.detect_plan import batch_reader, plan_tiles
 from rsdet.pipelines.progress import make_progress
 
 from rsdet.errors import InputError
@@ -42,8 +43,10 @@ from rsdet.io.raster import (
     reading_env,
 )
 from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
-from rsdet.merge import MergeConfig, edge_fragments, merge_detections, shift_to_scene
+from rsdet.merge import MergeConfig, merge_detections, tiles_to_scene
+from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections
+from rsdet.tiling import TilePlan
 
 __all__ = ["DetectOptions", "RunSummary", "SceneSummary", "detect_scene", "detect_to_file"]
 
@@ -114,9 +117,31 @@ class RunSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """A run's options resolved once against the model and the scenes: nothing is None.
+
+    Attributes:
+        tile_size, overlap: tile edge and overlap, pixels at the model's GSD.
+        bands: per scene, the 1-based bands fed to the model, in model-channel order.
+        postprocess: per-tile post-processing.
+        merge: the cross-tile merge; its ``iou_thr`` is the post-processing's.
+        batch_size, prefetch, resample: as in :class:`DetectOptions`.
+    """
+
+    tile_size: int
+    overlap: int
+    bands: tuple[tuple[int, ...], ...]
+    postprocess: Postprocess
+    merge: MergeConfig
+    batch_size: int
+    prefetch: int
+    resample: bool
+
+
 # --- one scene ------------------------------------------------------------------------
 def _tiling(runner: ModelRunner, opts: DetectOptions) -> tuple[int, int]:
-    """``(tile_size, overlap)`` of a run, checked (before any work starts)."""
+    """``(tile_size, overlap)`` of a run, checked."""
     tile = opts.tile_size or runner.tile_size
     overlap = runner.overlap if opts.overlap is None else opts.overlap
     if tile < 1 or opts.batch_size < 1:
@@ -129,33 +154,43 @@ def _tiling(runner: ModelRunner, opts: DetectOptions) -> tuple[int, int]:
     return tile, overlap
 
 
-def _check_run(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions) -> None:
-    """Everything that can be checked before the first tile runs (fail in seconds, not hours)."""
-    _tiling(runner, opts)
-    for info in infos:
-        check_bands(info, opts.bands or runner.default_bands(info.count))
+def _resolve(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions) -> RunSettings:
+    """Resolve and check everything before the first tile runs (fail in seconds, not hours)."""
+    tile, overlap = _tiling(runner, opts)
+    bands = tuple(opts.bands or runner.default_bands(info.count) for info in infos)
+    for info, scene_bands in zip(infos, bands, strict=True):
+        check_bands(info, scene_bands)
+    default = runner.postprocess
+    post = replace(
+        default,
+        score_thr=default.score_thr if opts.score_thr is None else opts.score_thr,
+        iou_thr=default.iou_thr if opts.iou_thr is None else opts.iou_thr,
+    )
+    merge = replace(opts.merge, iou_thr=post.iou_thr)
+    return RunSettings(
+        tile, overlap, bands, post, merge, opts.batch_size, opts.prefetch, opts.resample
+    )
 
 
 def _scene_detections(
     index: int,
     scene: SceneInfo,
     runner: ModelRunner,
-    opts: DetectOptions,
+    run: RunSettings,
     journal: Journal,
     progress: Progress,
 ) -> tuple[Detections, np.ndarray, SceneSummary]:
     """Run the model over a scene's valid tiles; return all its detections, unmerged."""
-    bands = opts.bands or runner.default_bands(scene.count)
-    check_bands(scene, bands)
+    bands = run.bands[index]
     with open_dataset(scene.path) as ds:
-        tile, overlap = _tiling(runner, opts)
-        plan = plan_tiles(ds, scene, bands, (tile, overlap), runner.gsd_m, opts.resample)
+        tiling = (run.tile_size, run.overlap)
+        plan = plan_tiles(ds, scene, bands, tiling, runner.gsd_m, run.resample)
         prepare = runner.prepare(ds, scene, bands)
     summary = SceneSummary(scene.path, len(plan.windows), len(plan.windows) - len(plan.valid))
     summary.resampled = plan.scale != (1.0, 1.0)
     summary.gsd_m = scene.pixel_size_m[0] if scene.pixel_size_m else None
     # Batches are fixed slices of the valid tiles, so a resumed run batches like the first.
-    size = opts.batch_size
+    size = run.batch_size
     batches = [plan.valid[i : i + size] for i in range(0, len(plan.valid), size)]
     todo = [b for b in range(len(batches)) if not journal.done(index, b)]
     found = sum(len(r) for r in journal.scene_records(index))
@@ -169,10 +204,11 @@ def _scene_detections(
         rate="-",
     )
     reader = batch_reader(scene, bands, plan, batches, prepare, runner.collate)
-    started, tiles_done, score_thr = time.perf_counter(), 0, _score_thr(runner, opts)
-    with Prefetcher(reader, todo, opts.prefetch) as stream:
+    started, tiles_done = time.perf_counter(), 0
+    with Prefetcher(reader, todo, run.prefetch) as stream:
         for b, batch in zip(todo, stream, strict=True):
-            record = _record(index, b, batches[b], runner.run(batch, score_thr), plan, scene, opts)
+            dets = runner.run(batch, run.postprocess)
+            record = _record(index, b, batches[b], dets, plan, scene, run.merge)
             journal.append(record)
             found += len(record)
             tiles_done += len(batches[b])
@@ -183,10 +219,6 @@ def _scene_detections(
     return dets, fragment, summary
 
 
-def _score_thr(runner: ModelRunner, opts: DetectOptions) -> float:
-    return runner.score_thr if opts.score_thr is None else opts.score_thr
-
-
 def _record(
     index: int,
     batch: int,
@@ -194,19 +226,11 @@ def _record(
     dets_per_tile: list[Detections],
     plan: TilePlan,
     scene: SceneInfo,
-    opts: DetectOptions,
+    merge: MergeConfig,
 ) -> JournalRecord:
-    """Flag edge fragments (in tile pixels), then shift to scene pixels, for one batch."""
-    margin = opts.merge.edge_margin_px
+    """One batch's detections in scene pixels, with their edge flags, for the journal."""
     scene_hw = (scene.height, scene.width)
-    windows = [plan.windows[t] for t in tiles]
-    fragments = [
-        edge_fragments(d.boxes, plan.out_hw, w, scene_hw, margin)
-        for d, w in zip(dets_per_tile, windows, strict=True)
-    ]
-    shifted = [
-        shift_to_scene(d, w, plan.scale) for d, w in zip(dets_per_tile, windows, strict=True)
-    ]
+    shifted, fragments = tiles_to_scene(dets_per_tile, tiles, plan, scene_hw, merge.edge_margin_px)
     return JournalRecord.from_tiles(index, batch, tiles, shifted, fragments)
 
 
@@ -215,14 +239,13 @@ def _scene_frame(
     scene: SceneInfo,
     name: str,
     runner: ModelRunner,
-    opts: DetectOptions,
+    run: RunSettings,
     journal: Journal,
     progress: Progress,
 ) -> tuple[gpd.GeoDataFrame, SceneSummary]:
     """Detect, merge across tiles and georeference one scene."""
-    dets, fragment, summary = _scene_detections(index, scene, runner, opts, journal, progress)
-    iou_thr = runner.iou_thr if opts.iou_thr is None else opts.iou_thr
-    keep = merge_detections(dets, fragment, replace(opts.merge, iou_thr=iou_thr))
+    dets, fragment, summary = _scene_detections(index, scene, runner, run, journal, progress)
+    keep = merge_detections(dets, fragment, run.merge)
     kept = dets[torch.from_numpy(keep)]
     summary.objects = len(kept)
     return detections_frame(kept, scene, runner.classes, name), summary
@@ -319,11 +342,11 @@ def detect_to_file(
         ensure_absent(out_path)
     infos = _open_scenes(scenes, opts.require_crs)
     runner = load_runner(model, device)
-    _check_run(infos, runner, opts)
+    run = _resolve(infos, runner, opts)
     journal = Journal.open(
         journal_path(out_path), _fingerprint(infos, runner, opts), resume, overwrite
     )
-    frames, summaries = _run_scenes(infos, runner, opts, journal, quiet)
+    frames, summaries = _run_scenes(infos, runner, run, journal, quiet)
     files = write_layer(combine_frames(frames), out_path, runner.classes, keep_crs, overwrite)
     journal.remove()
     total = sum(s.objects for s in summaries)
@@ -334,16 +357,14 @@ def detect_to_file(
 def _run_scenes(
     infos: Sequence[SceneInfo],
     runner: ModelRunner,
-    opts: DetectOptions,
+    run: RunSettings,
     journal: Journal,
     quiet: bool,
 ) -> tuple[list[gpd.GeoDataFrame], list[SceneSummary]]:
     frames, summaries = [], []
-    score_thr = _score_thr(runner, opts)
-    iou_thr = runner.iou_thr if opts.iou_thr is None else opts.iou_thr
-    with runner.thresholds(score_thr, iou_thr), reading_env(), _progress(quiet) as progress:
+    with reading_env(), _progress(quiet) as progress:
         for i, (info, name) in enumerate(zip(infos, _scene_names(infos), strict=True)):
-            frame, summary = _scene_frame(i, info, name, runner, opts, journal, progress)
+            frame, summary = _scene_frame(i, info, name, runner, run, journal, progress)
             frames.append(frame)
             summaries.append(summary)
     return frames, summaries
@@ -394,6 +415,6 @@ def detect_scene(
     )
     infos = _open_scenes([path], require_crs)
     runner = load_runner(model, device)
-    _check_run(infos, runner, opts)
-    frames, _ = _run_scenes(infos, runner, opts, Journal(), quiet)
+    run = _resolve(infos, runner, opts)
+    frames, _ = _run_scenes(infos, runner, run, Journal(), quiet)
     return frames[0]

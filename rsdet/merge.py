@@ -5,6 +5,8 @@ The two steps are separate functions:
 1. :func:`shift_to_scene` maps boxes from a tile's pixels (possibly resampled to the
    model's GSD) to scene pixels; :func:`edge_fragments` flags, in the tile's own frame, the
    boxes that touch an *inner* tile edge (an edge that is not the scene's edge).
+   :func:`tiles_to_scene` does both for a batch of tiles: it is the one place where scene
+   detection and validation turn tile outputs into scene pixels.
 2. :func:`merge_detections` removes cross-tile duplicates in scene pixels.
 
 Why two suppression rules
@@ -37,6 +39,7 @@ without a Python loop over boxes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -51,7 +54,7 @@ from rsdet.structures import (
     overlapping_pairs,
     quad_intersection_area,
 )
-from rsdet.tiling import Window
+from rsdet.tiling import TilePlan, Window
 
 __all__ = [
     "MatchMetric",
@@ -59,6 +62,7 @@ __all__ = [
     "edge_fragments",
     "merge_detections",
     "shift_to_scene",
+    "tiles_to_scene",
 ]
 
 # Pairs per chunk for the exact oriented-box intersection kernel.
@@ -151,6 +155,34 @@ def edge_fragments(
     if window.row_end < scene_h:
         frag |= env[:, 3] >= height - margin_px
     return frag
+
+
+def tiles_to_scene(
+    dets_per_tile: Sequence[Detections],
+    tiles: Sequence[int],
+    plan: TilePlan,
+    scene_hw: tuple[int, int],
+    margin_px: float,
+) -> tuple[list[Detections], list[np.ndarray]]:
+    """Step 1 for a batch of tiles: flag edge fragments in tile pixels, shift to the scene.
+
+    Args:
+        dets_per_tile: the model's detections of each tile, in the pixels it saw.
+        tiles: indices into ``plan.windows`` of those tiles.
+        plan: the scene's tiles, the frame the model saw them in and its scale.
+        scene_hw: ``(height, width)`` of the scene, pixels.
+        margin_px: see :attr:`MergeConfig.edge_margin_px`.
+
+    Returns:
+        Per tile, its detections in scene pixels (float64) and their (N,) fragment flags.
+    """
+    windows = [plan.windows[t] for t in tiles]
+    pairs = zip(dets_per_tile, windows, strict=True)
+    fragments = [edge_fragments(d.boxes, plan.out_hw, w, scene_hw, margin_px) for d, w in pairs]
+    shifted = [
+        shift_to_scene(d, w, plan.scale) for d, w in zip(dets_per_tile, windows, strict=True)
+    ]
+    return shifted, fragments
 
 
 def merge_detections(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Window", "grid_shape", "tile_grid", "tiles_along"]
+__all__ = ["TilePlan", "Window", "grid_shape", "tile_grid", "tiles_along"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,29 @@ class Window:
     def row_end(self) -> int:
         """One past the last row."""
         return self.row_off + self.height
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tiles of one scene, and the frame the model sees each in.
+
+    Attributes:
+        windows: every tile of the grid, in scene pixels.
+        valid: indices into ``windows`` of the tiles that hold data, in grid order.
+        out_hw: ``(height, width)`` of the image the model sees for every tile.
+        scale: ``(sx, sy)`` scene pixels per model pixel (``(1, 1)`` without resampling).
+    """
+
+    windows: list[Window]
+    valid: list[int]
+    out_hw: tuple[int, int]
+    scale: tuple[float, float]
+
+    @classmethod
+    def native(cls, windows: list[Window]) -> TilePlan:
+        """Every tile valid and seen at the scene's own resolution (grid of equal tiles)."""
+        first = windows[0]
+        return cls(windows, list(range(len(windows))), (first.height, first.width), (1.0, 1.0))
 
 
 def tiles_along(length: int, size: int, overlap: int) -> int:

@@ -10,9 +10,10 @@ from rsdet.merge import (
     edge_fragments,
     merge_detections,
     shift_to_scene,
+    tiles_to_scene,
 )
 from rsdet.structures import Detections, HBoxes, RBoxes, batched_nms
-from rsdet.tiling import Window
+from rsdet.tiling import TilePlan, Window
 
 
 def hdets(boxes, scores, labels=None):
@@ -184,3 +185,24 @@ def test_a_million_detections_merge_in_seconds():
     start = time.perf_counter()
     merge_detections(dets, rng.uniform(size=n) < 0.1)
     assert time.perf_counter() - start < 30
+
+
+def test_tiles_to_scene_flags_in_tile_pixels_then_shifts_by_the_plan_scale():
+    # Two 10x10 scene-pixel tiles side by side, seen by the model at 20x20 (sx = sy = 0.5).
+    windows = [Window(0, 0, 10, 10), Window(8, 0, 10, 10)]
+    plan = TilePlan(windows, [0, 1], (20, 20), (0.5, 0.5))
+    # Tile 1 (col_off 8): a box on its left edge (inner: a fragment) and one in the middle.
+    tile_dets = hdets([[0, 4, 6, 10], [8, 8, 12, 12]], [0.9, 0.8])
+    (shifted,), (flags,) = tiles_to_scene([tile_dets], [1], plan, (10, 18), margin_px=2.0)
+    assert flags.tolist() == [True, False]
+    assert shifted.boxes.tensor.tolist() == [[8.0, 2.0, 11.0, 5.0], [12.0, 4.0, 14.0, 6.0]]
+    expected = edge_fragments(tile_dets.boxes, (20, 20), windows[1], (10, 18), 2.0)
+    assert flags.tolist() == expected.tolist()
+    same = shift_to_scene(tile_dets, windows[1], (0.5, 0.5))
+    assert torch.equal(shifted.boxes.tensor, same.boxes.tensor)
+
+
+def test_native_plan_keeps_every_tile_at_scene_resolution():
+    windows = [Window(0, 0, 16, 8), Window(12, 0, 16, 8)]
+    plan = TilePlan.native(windows)
+    assert (plan.valid, plan.out_hw, plan.scale) == ([0, 1], (8, 16), (1.0, 1.0))

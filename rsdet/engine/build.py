@@ -13,9 +13,16 @@ from torch import nn
 
 from rsdet.config import ConfigError
 from rsdet.engine.recipe import ModelRecipe
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.spec import ModelSpec
 
-__all__ = ["arch_config", "build_training_network", "init_from_checkpoint", "model_spec"]
+__all__ = [
+    "arch_config",
+    "build_training_network",
+    "init_from_checkpoint",
+    "model_spec",
+    "network_config",
+]
 
 
 def arch_config(model: ModelRecipe, classes: tuple[str, ...]) -> dict[str, Any]:
@@ -30,30 +37,48 @@ def arch_config(model: ModelRecipe, classes: tuple[str, ...]) -> dict[str, Any]:
     return config
 
 
-def build_training_network(
-    model: ModelRecipe, classes: tuple[str, ...]
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Build the (untrained) network; returns it and the config dict it was built from.
+def network_config(model: ModelRecipe, classes: tuple[str, ...]) -> Any:
+    """The architecture's typed config (``num_classes`` and ``in_channels`` filled in).
 
     Raises:
-        ConfigError: unknown architecture, or a config key the architecture rejects.
-        RsdetError: pretrained weights named in the config cannot be read.
+        CheckpointError: unknown architecture.
+        ConfigError: a key the architecture does not know, or a wrong value; the message
+            names ``model.config.<key>``.
     """
-    from rsdet.models.zoo import build_network
+    from rsdet.models.zoo import architecture
 
-    config = arch_config(model, classes)
+    entry = architecture(model.arch)
     try:
-        network = build_network(model.arch, config)
+        return entry.config(arch_config(model, classes))
     except ConfigError as err:
         raise ConfigError(f"model.config: {err}") from None
-    except TypeError as err:  # a builder that takes keyword arguments
+
+
+def build_training_network(
+    model: ModelRecipe, classes: tuple[str, ...]
+) -> tuple[DetectorNetwork[Any], dict[str, Any]]:
+    """Build the (untrained) network; returns it and the config dict it was built from.
+
+    Weights files the config names (DCFL's ImageNet backbone) are read here, for training
+    only: the model zoo never reads them, as checkpoints carry every weight.
+
+    Raises:
+        ConfigError: unknown architecture, a config key the architecture rejects, or a
+            ``box_type`` the architecture does not predict.
+        RsdetError: pretrained weights named in the config cannot be read.
+    """
+    from rsdet.models.zoo import architecture
+
+    typed = network_config(model, classes)
+    try:
+        network = architecture(model.arch).build(typed, True)
+    except ConfigError as err:
         raise ConfigError(f"model.config: {err}") from None
-    # Pretrained weights named in the config (DCFL's ImageNet backbone file) are read here,
-    # for training only: the model zoo never reads them, as checkpoints carry every weight.
-    load_pretrained = getattr(network, "load_pretrained", None)
-    if callable(load_pretrained):
-        load_pretrained()
-    return network, config
+    if network.box_type != model.box_type:
+        raise ConfigError(
+            f"model.box_type: {model.box_type}, but {model.arch} predicts {network.box_type}"
+        )
+    return network, arch_config(model, classes)
 
 
 def init_from_checkpoint(network: nn.Module, arch: str, source: str) -> tuple[int, list[str]]:
@@ -91,15 +116,4 @@ def init_from_checkpoint(network: nn.Module, arch: str, source: str) -> tuple[in
 
 def model_spec(model: ModelRecipe, classes: tuple[str, ...]) -> ModelSpec:
     """The metadata stored in the checkpoint."""
-    return ModelSpec(
-        arch=model.arch,
-        classes=classes,
-        box_type=model.box_type,
-        input=model.input,
-        tile_size=model.tile_size,
-        overlap=model.overlap,
-        score_thr=model.score_thr,
-        iou_thr=model.iou_thr,
-        max_det=model.max_det,
-        description=model.description,
-    )
+    return ModelSpec.from_defaults(model, model.arch, classes)

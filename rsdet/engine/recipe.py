@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rsdet.config import ConfigError, load_yaml
-from rsdet.models.spec import InputSpec
+from rsdet.models.spec import ModelDefaults
 
 __all__ = [
     "AugmentConfig",
@@ -33,34 +33,24 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ModelRecipe:
-    """The network and the metadata stored with it (see :class:`rsdet.models.spec.ModelSpec`).
+@dataclass(frozen=True, kw_only=True)
+class ModelRecipe(ModelDefaults):
+    """The network, and the metadata stored with it (the :class:`ModelDefaults` fields).
 
     Attributes:
         arch: a key of ``rsdet.models.zoo.ARCHITECTURES`` (``rs_tinynet``, ``dcfl``).
         config: the architecture's config dict (``num_classes`` / ``in_channels`` may be
-            left out: they come from the data and ``input.bands``).
-        box_type: ``hbox`` or ``rbox``; must be what the architecture predicts.
-        input: bands, range scaling, mean / std and GSD of the training pixels.
-        tile_size, overlap: scene-inference defaults stored in the checkpoint, pixels.
-        score_thr, iou_thr, max_det: post-processing defaults stored in the checkpoint.
-        description: one line shown by ``rsdet info``.
+            left out: they come from the data and ``input.bands``). :func:`load_recipe`
+            checks it against the architecture's config class.
         init: checkpoint file or packaged model name (``trees``) whose weights start the
             training (fine-tuning); None starts from scratch (or from the backbone weights a
             config names). See :func:`rsdet.engine.build.init_from_checkpoint`.
+
+    ``box_type`` must be what the architecture predicts.
     """
 
     arch: str
     config: dict[str, Any] = field(default_factory=dict)
-    box_type: Literal["hbox", "rbox"] = "hbox"
-    input: InputSpec = field(default_factory=InputSpec)
-    tile_size: int = 1024
-    overlap: int = 128
-    score_thr: float = 0.3
-    iou_thr: float = 0.5
-    max_det: int = 1000
-    description: str = ""
     init: str | None = None
 
 
@@ -280,4 +270,21 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> TrainRecipe:
         ConfigError: unreadable file, unknown key, wrong type or out-of-range value; the
             message starts with the file name and names the dotted key.
     """
-    return load_yaml(TrainRecipe, path, overrides)
+    recipe = load_yaml(TrainRecipe, path, overrides)
+    _check_model_config(recipe.model, path)
+    return recipe
+
+
+def _check_model_config(model: ModelRecipe, path: str | Path) -> None:
+    """Check ``model.config`` against its architecture now, not when training starts.
+
+    An unknown ``model.arch`` is left to the build (architectures can be registered later).
+    """
+    from rsdet.models.zoo import ARCHITECTURES
+
+    if model.arch not in ARCHITECTURES:
+        return
+    try:
+        ARCHITECTURES[model.arch]().config(model.config)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: model.config: {err}") from None

@@ -11,7 +11,7 @@ import math
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -30,6 +30,7 @@ from rsdet.engine.report import Reporter
 from rsdet.engine.state import get_rng_state, save_checkpoint, seed_everything, set_rng_state
 from rsdet.errors import RsdetError
 from rsdet.models.checkpoint import read_checkpoint
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.detector import resolve_device
 from rsdet.models.spec import ModelSpec
 
@@ -60,7 +61,7 @@ class Session:
     ctx: Distributed
     train_data: TrainData
     val_data: TrainData | None
-    network: nn.Module  # the bare network (``model`` may wrap it in DDP)
+    network: DetectorNetwork[Any]  # the bare network (``model`` may wrap it in DDP)
     model: nn.Module
     config: dict[str, Any]
     spec: ModelSpec
@@ -84,9 +85,11 @@ class Session:
         return math.ceil(self.sampler.epoch_length / self.recipe.batch_size)
 
     @property
-    def averaged(self) -> nn.Module:
+    def averaged(self) -> DetectorNetwork[Any]:
         """The weights that are evaluated and shipped: the EMA when there is one."""
-        return self.ema.module if self.ema is not None else self.network
+        if self.ema is None:
+            return self.network
+        return cast(DetectorNetwork[Any], self.ema.module)  # a deep copy of the network
 
     def save(self, name: str, with_state: bool, metrics: dict[str, float | None]) -> None:
         """Write ``run_dir / name`` on rank 0; ``with_state`` adds what resuming needs."""

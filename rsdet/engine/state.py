@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rsdet.models.checkpoint import Checkpoint, write_checkpoint
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.spec import ModelSpec
 
 __all__ = [
@@ -64,16 +64,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def deployed_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+def deployed_weights(module: DetectorNetwork[Any]) -> dict[str, torch.Tensor]:
     """CPU state dict of a copy of ``module`` after ``deploy()`` (training-only parts gone).
 
     :func:`rsdet.models.zoo.load_model` deploys a fresh network before loading, so this is
     the state dict it expects.
     """
-    clone = copy.deepcopy(module).cpu().eval()
-    deploy = getattr(clone, "deploy", None)
-    if callable(deploy):
-        deploy()
+    clone = copy.deepcopy(module).cpu().eval().deploy()
     return {k: v.detach().clone() for k, v in clone.state_dict().items()}
 
 
@@ -81,7 +78,7 @@ def save_checkpoint(
     path: Path,
     spec: ModelSpec,
     config: dict[str, Any],
-    module: nn.Module,
+    module: DetectorNetwork[Any],
     provenance: dict[str, Any],
     train_state: dict[str, Any] | None = None,
 ) -> None:

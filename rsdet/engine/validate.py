@@ -9,21 +9,23 @@ users will get.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rsdet.datasets.pixels import ImageReader, open_image
-from rsdet.datasets.sample import Sample
 from rsdet.engine.dataset import image_range
 from rsdet.engine.recipe import EvalConfig
 from rsdet.evaluation import EvalResult, evaluate
-from rsdet.merge import MergeConfig, edge_fragments, merge_detections, shift_to_scene
+from rsdet.io.radiometry import scale_to_unit
+from rsdet.merge import MergeConfig, merge_detections, tiles_to_scene
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.detector import Detector
-from rsdet.models.spec import ModelSpec, scale_to_unit
-from rsdet.structures import Detections
-from rsdet.tiling import tile_grid
+from rsdet.models.spec import ModelSpec, Postprocess
+from rsdet.structures import Detections, Sample
+from rsdet.tiling import TilePlan, tile_grid
 
 __all__ = ["detect_samples", "validate"]
 
@@ -31,7 +33,7 @@ Progress = Callable[[int, int], None]
 
 
 def validate(
-    module: nn.Module,
+    network: DetectorNetwork[Any],
     spec: ModelSpec,
     samples: list[Sample],
     config: EvalConfig,
@@ -39,13 +41,13 @@ def validate(
     version: str = "1.0",
     on_progress: Progress | None = None,
 ) -> EvalResult:
-    """Score ``module`` (left in eval mode) on ``samples`` with ``config.protocol``."""
-    detections = detect_samples(module, spec, samples, config, device, on_progress)
+    """Score ``network`` (left in eval mode) on ``samples`` with ``config.protocol``."""
+    detections = detect_samples(network, spec, samples, config, device, on_progress)
     return evaluate(config.protocol, samples, detections, spec.classes, version=version)
 
 
 def detect_samples(
-    module: nn.Module,
+    network: DetectorNetwork[Any],
     spec: ModelSpec,
     samples: list[Sample],
     config: EvalConfig,
@@ -53,12 +55,13 @@ def detect_samples(
     on_progress: Progress | None = None,
 ) -> list[Detections]:
     """Detections per sample, in sample pixels, with the validation post-processing."""
-    detector = Detector(module, spec, device=device)
-    detector.set_postprocess(score_thr=config.score_thr, max_det=config.max_det)
+    detector = Detector(network, spec, device=device)
+    post = replace(detector.postprocess, score_thr=config.score_thr, max_det=config.max_det)
+    merge = MergeConfig(iou_thr=spec.iou_thr)
     out = []
     for i, sample in enumerate(samples):
         with open_image(sample) as reader:
-            out.append(_detect_one(detector, reader, config.max_size))
+            out.append(_detect_one(detector, reader, config.max_size, post, merge))
         if on_progress is not None:
             on_progress(i + 1, len(samples))
     return out
@@ -71,19 +74,25 @@ def _unit(reader: ImageReader, spec: ModelSpec, low: np.ndarray, high: np.ndarra
     return scale_to_unit(np.moveaxis(raw, -1, 0), low, high)[None]
 
 
-def _detect_one(detector: Detector, reader: ImageReader, max_size: int) -> Detections:
+def _detect_one(
+    detector: Detector, reader: ImageReader, max_size: int, post: Postprocess, merge: MergeConfig
+) -> Detections:
     """Whole-image detection, or tiled detection merged in image pixels."""
     spec = detector.spec
     low, high = image_range(reader, spec.input)
     h, w = reader.height, reader.width
     if max(h, w) <= max_size:
-        return detector.predict_batch(_unit(reader, spec, low, high, 0, 0, h, w))[0]
+        return detector.predict_batch(_unit(reader, spec, low, high, 0, 0, h, w), postprocess=post)[
+            0
+        ]
+    plan = TilePlan.native(tile_grid(h, w, spec.tile_size, spec.overlap))
     parts, fragments = [], []
-    for win in tile_grid(h, w, spec.tile_size, spec.overlap):
+    for t, win in enumerate(plan.windows):
         x = _unit(reader, spec, low, high, win.row_off, win.col_off, win.height, win.width)
-        dets = detector.predict_batch(x)[0]
-        fragments.append(edge_fragments(dets.boxes, (win.height, win.width), win, (h, w), 2.0))
-        parts.append(shift_to_scene(dets, win))
+        tile_dets = detector.predict_batch(x, postprocess=post)
+        shifted, flags = tiles_to_scene(tile_dets, [t], plan, (h, w), merge.edge_margin_px)
+        parts += shifted
+        fragments += flags
     merged = Detections.cat(parts)
-    keep = merge_detections(merged, np.concatenate(fragments), MergeConfig(iou_thr=spec.iou_thr))
+    keep = merge_detections(merged, np.concatenate(fragments), merge)
     return merged[torch.from_numpy(keep)]

@@ -4,7 +4,7 @@ Xu, Ding, Wang, Yang, Yu, Yu, Xia, "Dynamic Coarse-to-Fine Learning for Oriented
 Detection", CVPR 2023 (arXiv 2304.08876). A one-stage RetinaNet-O whose head carries a
 *Prior Capturing Block* (a dilated conv, then a learned DCNv2 whose offsets the cls branch
 shares) and whose labels come from the coarse-to-fine assigner of
-:mod:`rsdet.models.dcfl_assigner`, fed with *dynamic priors*: the static square priors with
+:mod:`rsdet.models.assigners.c2f`, fed with *dynamic priors*: the static square priors with
 centres moved by the mean DCN offset (assignment only; boxes are decoded from static priors).
 
 Figure:  image -> ResNet (C3-C5) -> FPN (P3-P7) -> DCFL head -> {loss | decode + rotated NMS}.
@@ -13,45 +13,27 @@ Figure:  image -> ResNet (C3-C5) -> FPN (P3-P7) -> DCFL head -> {loss | decode +
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from rsdet.models.backbones import BASE_DEPTHS, CSPBackbone, scaled_depth, scaled_widths
-from rsdet.models.dcfl_assigner import Assigner, C2FAssigner, ignore_inside
-from rsdet.models.dcn import ModulatedDeformConv2d
-from rsdet.models.detector import Postprocess
+from rsdet.models.assigners import Assigner, C2FAssigner, MaxIoUAssigner, ignore_inside
+from rsdet.models.backbones import Backbone, BackboneConfig, build_backbone
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.fpn import FPN
-from rsdet.models.iou_assigner import MaxIoUAssigner
 from rsdet.models.losses import rotated_iou_loss, sigmoid_focal_loss
+from rsdet.models.ops import ModulatedDeformConv2d
 from rsdet.models.priors import grid_points
 from rsdet.models.rbox_coder import DCFL_CODER
-from rsdet.models.resnet import ResNet
+from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections, HBoxes, RBoxes, Targets, batched_nms
 
-__all__ = ["DCFL", "DCFLConfig", "DCFLHead", "build_dcfl"]
+__all__ = ["DCFL", "DCFLConfig", "DCFLHead", "DCFLRaw", "build_dcfl"]
 
 STRIDES = (8, 16, 32, 64, 128)  # P3-P7
-
-
-@dataclass(frozen=True)
-class DCFLTestConfig:
-    """Test-time settings (DCFL's DOTA values).
-
-    Attributes:
-        nms_pre: candidates kept per pyramid level, by best class score (2000).
-        score_thr: drop (prior, class) pairs below this score (0.05).
-        iou_thr: class-aware rotated NMS threshold (0.4; DIOR-R 0.5).
-        max_per_img: detections kept per image (2000; AI-TOD-R 3000).
-    """
-
-    nms_pre: int = 2000
-    score_thr: float = 0.05
-    iou_thr: float = 0.4
-    max_per_img: int = 2000
 
 
 @dataclass(frozen=True)
@@ -82,7 +64,10 @@ class DCFLConfig:
         c2f: coarse-to-fine constants and quirk flags.
         iou: max-IoU thresholds.
         focal_alpha, focal_gamma: focal loss (0.25, 2).
-        test: test-time settings.
+
+    Test-time thresholds (DCFL's DOTA values: score 0.05, rotated NMS 0.4, 2000 per image,
+    2000 candidates per level) are the model's ``score_thr`` / ``iou_thr`` / ``max_det`` /
+    ``pre_nms_top_k`` (:class:`~rsdet.models.spec.ModelSpec`), like every rsdet detector's.
     """
 
     num_classes: int = 15
@@ -105,7 +90,28 @@ class DCFLConfig:
     iou: MaxIoUAssigner = field(default_factory=MaxIoUAssigner)
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
-    test: DCFLTestConfig = field(default_factory=DCFLTestConfig)
+
+    def backbone_config(self) -> BackboneConfig:
+        """The backbone part of this config (C2-C5, or C3-C5 of a CSP, down to stride 32)."""
+        return BackboneConfig(
+            self.backbone,
+            self.in_channels,
+            weights=self.backbone_weights,
+            frozen_stages=self.frozen_stages,
+            norm_eval=self.norm_eval,
+        )
+
+
+class DCFLRaw(NamedTuple):
+    """Raw outputs of :class:`DCFL`, one tensor per level P3-P7.
+
+    Attributes:
+        cls_logits: (B, C, H_l, W_l) class logits per level.
+        deltas: (B, 5, H_l, W_l) box deltas of the static priors per level.
+    """
+
+    cls_logits: list[Tensor]
+    deltas: list[Tensor]
 
 
 class DCFLHead(nn.Module):
@@ -178,29 +184,28 @@ class DCFLHead(nn.Module):
         return [o[0] for o in outs], [o[1] for o in outs], [o[2] for o in outs]
 
 
-class DCFL(nn.Module):
-    """DCFL detector (Xu et al., CVPR 2023) following rsdet's network contract.
+class DCFL(DetectorNetwork[DCFLRaw]):
+    """DCFL detector (Xu et al., CVPR 2023) following :mod:`rsdet.models.contract`.
 
     Input: (B, C, H, W) standardised images, H and W multiples of :attr:`size_divisor`.
-    Train mode with ``targets`` (one :class:`Targets` per image, boxes in input pixels):
-    ``{"loss_cls", "loss_reg"}``, focal loss and ``-ln(rotated IoU)`` on decoded boxes, each
-    summed and divided by ``sum_i max(#pos_i, 1)``. Eval mode: one :class:`Detections` per
-    image with :class:`RBoxes` in rsdet's canonical (le90) convention, in input pixels.
+    ``model(images)`` gives :class:`DCFLRaw`; :meth:`decode` turns it into :class:`RBoxes`
+    in rsdet's canonical (le90) convention, in input pixels. With ``targets`` (one
+    :class:`Targets` per image, boxes in input pixels): ``{"loss_cls", "loss_reg"}``, focal
+    loss and ``-ln(rotated IoU)`` on decoded boxes, each summed and divided by
+    ``sum_i max(#pos_i, 1)``.
 
     Args:
-        num_classes: object classes.
-        backbone: returns C2-C5 (or at least C3-C5) with attribute ``out_channels``;
-            None builds ResNet-50 (frozen stem + layer1, BN in eval mode).
-        neck: None builds the 256-channel FPN P3-P7.
-        head: None builds the 4-conv, 256-channel head with dilation 3.
-        assigner: None builds the coarse-to-fine assigner (k 16, q 12, tau 0.6).
+        backbone: C2-C5 (or C3-C5), strides ending at 32.
+        neck: the FPN P3-P7.
+        head: the DCFL head over P3-P7.
+        assigner: coarse-to-fine (DCFL) or max-IoU (the ablation).
         dynamic_prior: move the priors by the mean DCN offset for assignment.
         fix_offset_scale: see :class:`DCFLConfig`.
         prior_scale: prior side in strides (4).
         focal: (alpha, gamma) of the focal loss.
-        test: test-time settings (become :attr:`postprocess`).
     """
 
+    box_type = "rbox"
     # P6/P7 come from stride-2 convs with padding 1, so their cell j is centred on cell 2j of
     # the level below: priors at j * stride stay aligned for any multiple of 32 and padding
     # to 128 would only add empty border.
@@ -208,53 +213,37 @@ class DCFL(nn.Module):
 
     def __init__(
         self,
-        num_classes: int,
-        backbone: nn.Module | None = None,
-        neck: nn.Module | None = None,
-        head: DCFLHead | None = None,
-        assigner: Assigner | None = None,
+        backbone: Backbone,
+        neck: FPN,
+        head: DCFLHead,
+        assigner: Assigner,
         dynamic_prior: bool = True,
         fix_offset_scale: bool = False,
         prior_scale: float = 4.0,
         focal: tuple[float, float] = (0.25, 2.0),
-        test: DCFLTestConfig | None = None,
     ) -> None:
         super().__init__()
-        self.num_classes = num_classes
-        self.backbone = backbone if backbone is not None else ResNet(50)  # C2-C5 of ResNet-50
-        channels = tuple(getattr(self.backbone, "out_channels"))  # noqa: B009
-        self.neck = neck if neck is not None else FPN(channels, 256)  # P3-P7, 256 ch
-        self.head = head if head is not None else DCFLHead(num_classes, 256, 256, 4, 3)
-        self.assigner: Assigner = assigner if assigner is not None else C2FAssigner()
+        self.backbone = backbone
+        self.neck = neck
+        self.head = head
+        self.assigner = assigner
         self.dynamic_prior, self.fix_offset_scale = dynamic_prior, fix_offset_scale
         self.prior_scale, self.focal = prior_scale, focal
-        self.pretrained: str | None = None  # backbone weights file (see load_pretrained)
-        test = test if test is not None else DCFLTestConfig()
-        self.postprocess = Postprocess(test.score_thr, test.iou_thr, test.max_per_img, test.nms_pre)
 
     def forward(
-        self, images: Tensor, targets: list[Targets] | None = None
-    ) -> dict[str, Tensor] | list[Detections]:
-        """Train mode: loss dict; eval mode: detections (see the class docstring)."""
+        self, images: Tensor, targets: Sequence[Targets] | None = None
+    ) -> DCFLRaw | dict[str, Tensor]:
+        """Raw outputs, or the loss dict when ``targets`` are given (see the class docstring)."""
+        if self.training and targets is None:
+            raise ValueError("DCFL in train mode needs targets (call .eval() to detect)")
         feats = self.neck(self.backbone(images))  # P3-P7: 256 ch, strides 8/16/32/64/128
         cls, deltas, offsets = self.head(feats)
-        priors = self.priors(feats)  # (N, 5) static priors, all levels
-        if not self.training:
-            return self.decode(cls, deltas, priors, images.shape[-2:])
         if targets is None:
-            raise ValueError("DCFL in train mode needs targets (call .eval() to detect)")
+            return DCFLRaw(cls, deltas)
+        priors = self.priors(feats)  # (N, 5) static priors, all levels
         moved = self.moved_priors(priors, offsets, images.shape[-2])  # (B, N, 5)
         # Assignment and losses in float32 even under autocast (pixel coordinates, IoUs).
         return self.loss(_flatten(cls).float(), _flatten(deltas).float(), priors, moved, targets)
-
-    def load_pretrained(self) -> None:
-        """Load the backbone's ImageNet weights from :attr:`pretrained`, when one is named.
-
-        Raises:
-            InputError: the file is unreadable or does not fit the backbone.
-        """
-        if self.pretrained is not None and isinstance(self.backbone, ResNet):
-            self.backbone.load_weights(Path(self.pretrained))
 
     def priors(self, feats: list[Tensor]) -> Tensor:
         """(N, 5) le135 static priors: squares of side ``prior_scale * stride``, theta 0.
@@ -294,7 +283,12 @@ class DCFL(nn.Module):
         return torch.cat([priors[None, :, :2] + shift, sizes], dim=2)  # (B, N, 5)
 
     def loss(
-        self, logits: Tensor, deltas: Tensor, priors: Tensor, moved: Tensor, targets: list[Targets]
+        self,
+        logits: Tensor,
+        deltas: Tensor,
+        priors: Tensor,
+        moved: Tensor,
+        targets: Sequence[Targets],
     ) -> dict[str, Tensor]:
         """Focal + rotated-IoU loss, both normalised by ``sum_i max(#pos_i, 1)``.
 
@@ -338,31 +332,32 @@ class DCFL(nn.Module):
 
     @torch.no_grad()
     def decode(
-        self, cls: list[Tensor], deltas: list[Tensor], priors: Tensor, image_hw: tuple[int, ...]
+        self, raw: DCFLRaw, image_hw: tuple[int, int], postprocess: Postprocess
     ) -> list[Detections]:
-        """Per image: top ``nms_pre`` per level -> decode -> score threshold -> class-aware NMS."""
-        pp, out = self.postprocess, []
-        sizes = [c.shape[-2] * c.shape[-1] for c in cls]
-        level_priors = torch.split(priors, sizes)
+        """Per image: top ``pre_nms_top_k`` per level -> decode -> threshold -> rotated NMS."""
+        cls, deltas = raw
+        priors = self.priors(cls)  # (N, 5): the level maps give the grid, whatever the channels
+        level_priors = torch.split(priors, [c.shape[-2] * c.shape[-1] for c in cls])
+        top_k, out = postprocess.pre_nms_top_k, []
         for b in range(cls[0].shape[0]):
             scores, boxes = [], []
             for c, d, p in zip(cls, deltas, level_priors, strict=True):
                 s = c[b].flatten(1).T.float().sigmoid()  # (C, H, W) -> (HW, C)
-                top = s.max(dim=1).values.topk(min(pp.pre_nms_top_k, s.shape[0])).indices
+                top = s.max(dim=1).values.topk(min(top_k, s.shape[0])).indices
                 reg = d[b].flatten(1).T[top].float()  # (5, H, W) -> (HW, 5) -> (k, 5)
-                boxes.append(DCFL_CODER.decode(p[top], reg, max_shape=(image_hw[0], image_hw[1])))
+                boxes.append(DCFL_CODER.decode(p[top], reg, max_shape=image_hw))
                 scores.append(s[top])
-            out.append(self._select(torch.cat(scores), torch.cat(boxes)))  # (K, C), (K, 5)
+            out.append(_select(torch.cat(scores), torch.cat(boxes), postprocess))
         return out
 
-    def _select(self, scores: Tensor, boxes: Tensor) -> Detections:
-        """(K, C) scores and (K, 5) le135 boxes -> thresholded, NMS-ed, capped detections."""
-        pp = self.postprocess
-        k, c = torch.nonzero(scores > pp.score_thr, as_tuple=True)
-        dets = RBoxes.from_le135(boxes[k])  # canonical rsdet convention from here on
-        s = scores[k, c]
-        keep = batched_nms(dets, s, c, pp.iou_thr)[: pp.max_det]
-        return Detections(dets[keep], s[keep], c[keep])
+
+def _select(scores: Tensor, boxes: Tensor, pp: Postprocess) -> Detections:
+    """(K, C) scores and (K, 5) le135 boxes -> thresholded, NMS-ed, capped detections."""
+    k, c = torch.nonzero(scores > pp.score_thr, as_tuple=True)
+    dets = RBoxes.from_le135(boxes[k])  # canonical rsdet convention from here on
+    s = scores[k, c]
+    keep = batched_nms(dets, s, c, pp.iou_thr)[: pp.max_det]
+    return Detections(dets[keep], s[keep], c[keep])
 
 
 def _flatten(maps: list[Tensor]) -> Tensor:
@@ -375,17 +370,20 @@ def _rboxes(boxes: HBoxes | RBoxes) -> RBoxes:
     return boxes if isinstance(boxes, RBoxes) else RBoxes.from_hboxes(boxes)
 
 
-def build_dcfl(config: DCFLConfig, load_backbone_weights: bool = True) -> DCFL:
-    """Build a DCFL network from its config.
+def build_dcfl(config: DCFLConfig, load_weights: bool = True) -> DCFL:
+    """Build the parts of a DCFL network from its config and wire them.
 
     Args:
         config: the architecture.
-        load_backbone_weights: read ``config.backbone_weights`` now (training). The model
-            zoo passes False: a checkpoint brings all weights, and the ImageNet file named
-            at training time need not exist where the model is used; a trainer then calls
-            :meth:`DCFL.load_pretrained`.
+        load_weights: read ``config.backbone_weights`` now (training). The model zoo passes
+            False: a checkpoint brings all weights, and the ImageNet file named at training
+            time need not exist where the model is used.
+
+    Raises:
+        ConfigError: unknown backbone, or a weights file for a backbone that takes none.
+        InputError: the backbone weights file is unreadable or does not fit.
     """
-    backbone = _build_backbone(config)
+    backbone = build_backbone(config.backbone_config(), load_weights)
     head = DCFLHead(
         config.num_classes,
         config.neck_channels,
@@ -393,39 +391,15 @@ def build_dcfl(config: DCFLConfig, load_backbone_weights: bool = True) -> DCFL:
         config.stacked_convs,
         config.dilation,
     )
+    neck = FPN(backbone.out_channels, config.neck_channels)  # P3-P7
     assigner: Assigner = config.c2f if config.assigner == "c2f" else config.iou
-    model = DCFL(
-        config.num_classes,
+    return DCFL(
         backbone,
-        FPN(getattr(backbone, "out_channels"), config.neck_channels),  # noqa: B009
+        neck,
         head,
         assigner,
         dynamic_prior=config.dynamic_prior,
         fix_offset_scale=config.fix_offset_scale,
         prior_scale=config.prior_scale,
         focal=(config.focal_alpha, config.focal_gamma),
-        test=config.test,
-    )
-    model.pretrained = config.backbone_weights
-    if load_backbone_weights:
-        model.load_pretrained()
-    return model
-
-
-# CSP sizes as (width, depth) multipliers of YOLOv8's base widths (64...1024) and depths.
-_CSP_SIZES = {"csp-n": (0.25, 0.33), "csp-s": (0.5, 0.33)}
-
-
-def _build_backbone(config: DCFLConfig) -> nn.Module:
-    """The backbone named in ``config`` (see :class:`DCFLConfig`)."""
-    if config.backbone in _CSP_SIZES:
-        width, depth = _CSP_SIZES[config.backbone]
-        depths = tuple(scaled_depth(n, depth) for n in BASE_DEPTHS)
-        return CSPBackbone(config.in_channels, scaled_widths(width, 1024), depths)
-    pretrained = config.backbone_weights is not None
-    return ResNet(
-        int(config.backbone.removeprefix("resnet")),
-        frozen_stages=config.frozen_stages if pretrained else 0,
-        norm_eval=config.norm_eval if pretrained else False,
-        in_channels=config.in_channels,
     )

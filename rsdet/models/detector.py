@@ -1,50 +1,25 @@
 """``Detector``: a trained network plus its :class:`~rsdet.models.spec.ModelSpec`, ready to run.
 
-The network contract (every rsdet detector module follows it):
-
-* ``module(images)`` with ``images`` a (B, C, H, W) float tensor, already standardised,
-  H and W multiples of ``module.size_divisor``, returns ``list[Detections]`` (one per image,
-  boxes in that image's pixels, after NMS) when the module is in eval mode;
-* ``module(images, targets)`` in train mode returns ``dict[str, Tensor]`` of losses whose
-  sum is minimised;
-* ``module.postprocess`` is a :class:`Postprocess` read at inference time.
-
-``Detector`` adds what sits around the network: range scaling from the spec, standardisation,
-padding to ``size_divisor``, device placement and conversion to numpy.
+The network follows :mod:`rsdet.models.contract`. ``Detector`` adds what sits around it:
+range scaling from the spec, standardisation, padding to ``size_divisor``, device placement,
+the model's default :class:`~rsdet.models.spec.Postprocess`, and conversion to numpy.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rsdet.models.spec import ModelSpec, scale_to_unit
+from rsdet.io.radiometry import scale_to_unit
+from rsdet.models.contract import DetectorNetwork
+from rsdet.models.spec import ModelSpec, Postprocess
 from rsdet.structures import Detections, HBoxes
 
-__all__ = ["Detector", "Postprocess", "Prediction", "resolve_device"]
-
-
-@dataclass(frozen=True)
-class Postprocess:
-    """Per-image post-processing of a detector's raw outputs.
-
-    Attributes:
-        score_thr: drop detections below this confidence.
-        iou_thr: class-aware NMS IoU threshold (exact rotated IoU for oriented boxes).
-        max_det: keep at most this many detections per image, best first.
-        pre_nms_top_k: candidates per feature level kept before NMS (speed bound).
-    """
-
-    score_thr: float = 0.3
-    iou_thr: float = 0.5
-    max_det: int = 1000
-    pre_nms_top_k: int = 2000
+__all__ = ["Detector", "Prediction", "resolve_device"]
 
 
 class Prediction(NamedTuple):
@@ -70,21 +45,25 @@ class Detector:
     """Inference wrapper around a detector network.
 
     Args:
-        module: a network following the contract in the module docstring.
+        network: a :class:`~rsdet.models.contract.DetectorNetwork`.
         spec: its metadata (classes, input spec, post-processing defaults).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+
+    Attributes:
+        postprocess: the default post-processing, the spec's; every predict method takes
+            another one as an argument.
     """
 
     def __init__(
-        self, module: nn.Module, spec: ModelSpec, device: str | torch.device = "auto"
+        self, network: DetectorNetwork[Any], spec: ModelSpec, device: str | torch.device = "auto"
     ) -> None:
         self.device = resolve_device(device)
-        self.module = module.eval().to(self.device)
+        self.network = network.eval().to(self.device)
         self.spec = spec
+        self.postprocess = spec.postprocess()
         mean, std = spec.input.standardisation()
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).reshape(-1, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32, device=self.device).reshape(-1, 1, 1)
-        self.set_postprocess(score_thr=spec.score_thr, iou_thr=spec.iou_thr, max_det=spec.max_det)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -96,19 +75,12 @@ class Detector:
         """True when the model predicts oriented boxes."""
         return self.spec.oriented
 
-    @property
-    def size_divisor(self) -> int:
-        """Input height and width are padded up to a multiple of this."""
-        return int(getattr(self.module, "size_divisor", 32))
-
-    def set_postprocess(self, **changes: float | int) -> None:
-        """Change post-processing thresholds, e.g. ``set_postprocess(score_thr=0.1)``."""
-        current = getattr(self.module, "postprocess", Postprocess())
-        setattr(self.module, "postprocess", dataclasses.replace(current, **changes))  # noqa: B010
-
     @torch.inference_mode()
     def predict_batch(
-        self, images: Tensor | np.ndarray, standardised: bool = False
+        self,
+        images: Tensor | np.ndarray,
+        standardised: bool = False,
+        postprocess: Postprocess | None = None,
     ) -> list[Detections]:
         """Detect on a batch of range-scaled images.
 
@@ -117,6 +89,7 @@ class Detector:
             standardised: the caller already applied ``(x - mean) / std`` of
                 ``spec.input.standardisation()`` (e.g. in a reader thread, off the critical
                 path); it is not done again.
+            postprocess: thresholds; None uses :attr:`postprocess`.
 
         Returns:
             One :class:`Detections` per image, on the CPU, in that image's pixels.
@@ -125,11 +98,11 @@ class Detector:
         h, w = x.shape[-2:]
         if not standardised:
             x = (x - self._mean) / self._std
-        d = self.size_divisor
+        d = self.network.size_divisor
         pad_h, pad_w = (-h) % d, (-w) % d
         if pad_h or pad_w:  # zero after standardising = the mean colour, the least surprising
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        results: list[Detections] = self.module(x)
+        results = self.network.detect(x, postprocess or self.postprocess)
         out = []
         for dets in results:
             dets = dets.to("cpu")
@@ -138,13 +111,14 @@ class Detector:
             out.append(dets)
         return out
 
-    def predict(self, image: np.ndarray) -> Prediction:
+    def predict(self, image: np.ndarray, postprocess: Postprocess | None = None) -> Prediction:
         """Detect on one image.
 
         Args:
             image: (H, W, C) raw pixel values in the model's band order (e.g. uint8 RGB).
                 Fixed scaling uses the spec's range; a percentile model stretches this
                 image by its own percentiles.
+            postprocess: thresholds; None uses :attr:`postprocess`.
 
         Returns:
             A :class:`Prediction` of numpy arrays in the image's pixel frame.
@@ -163,6 +137,6 @@ class Detector:
         else:
             low, high = self.spec.input.fixed_range()
         scaled = scale_to_unit(chw, low, high)
-        dets = self.predict_batch(scaled[None])[0]
+        dets = self.predict_batch(scaled[None], postprocess=postprocess)[0]
         boxes, scores, labels = dets.numpy()
         return Prediction(boxes, scores, labels)

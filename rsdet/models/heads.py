@@ -25,10 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from rsdet.models.assigners import TaskAlignedAssigner
-from rsdet.models.detector import Postprocess
 from rsdet.models.layers import ConvNormAct
 from rsdet.models.losses import giou_loss, quality_focal_loss
 from rsdet.models.priors import grid_points
+from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections, HBoxes, Targets, batched_nms
 
 __all__ = ["DecoupledHead", "HeadOutput", "TaskAlignedLoss", "decode_detections"]
@@ -181,11 +181,12 @@ class TaskAlignedLoss(nn.Module):
                 t.labels.to(boxes.device),
                 t.ignore.to(boxes.device).bool(),
             )
-            soft = torch.zeros_like(logits)
-            soft[a.pos, a.labels] = a.quality.to(soft.dtype)  # (N, K) soft one-hot
-            qfl = quality_focal_loss(logits, soft) * a.cls_mask[:, None]
+            matched = a.gt_index[a.pos]  # (P,) gt of each positive, in the order of a.quality
+            soft = torch.zeros_like(logits)  # (N, K) soft one-hot
+            soft[a.pos, t.labels.to(boxes.device)[matched]] = a.quality.to(soft.dtype)
+            qfl = quality_focal_loss(logits, soft) * ~a.ignored[:, None]
             cls_terms.append(qfl.sum())
-            giou = giou_loss(boxes[a.pos], gt.tensor[a.gt_index].to(boxes))  # (P,)
+            giou = giou_loss(boxes[a.pos], gt.tensor[matched].to(boxes))  # (P,)
             box_terms.append((giou * a.box_weight).sum())  # exactly 0 when P == 0
             norm = norm + a.quality.sum()
         norm = norm.clamp(min=1.0)  # per-image scalars below: B x () -> (B,) -> summed
@@ -195,19 +196,33 @@ class TaskAlignedLoss(nn.Module):
         }
 
 
-def decode_detections(out: HeadOutput, post: Postprocess) -> list[Detections]:
+def decode_detections(
+    cls_logits: Tensor,
+    boxes: Tensor,
+    level_sizes: Sequence[int],
+    image_hw: tuple[int, int],
+    post: Postprocess,
+) -> list[Detections]:
     """Per image: threshold, keep the top candidates per level, class-aware NMS, cap.
 
-    Boxes are clipped to the input and empty ones dropped. Returns one
-    :class:`Detections` (HBoxes in input pixels) per image.
+    Args:
+        cls_logits: (B, N, K) class logits, levels concatenated finest first.
+        boxes: (B, N, 4) ``x1 y1 x2 y2`` in input pixels.
+        level_sizes: priors per level (sums to N).
+        image_hw: ``(height, width)`` of the input; boxes are clipped to it and empty ones
+            dropped.
+        post: thresholds and caps.
+
+    Returns:
+        One :class:`Detections` (HBoxes in input pixels) per image.
     """
-    height, width = out.image_size
-    k = out.cls_logits.shape[-1]
+    height, width = image_hw
+    k = cls_logits.shape[-1]
     results = []
-    for logits, boxes in zip(out.cls_logits, out.boxes, strict=True):
+    for logits, image_boxes in zip(cls_logits, boxes, strict=True):
         scores = logits.sigmoid().flatten()  # (N, K) -> (N K,): one entry per (prior, class)
         idx = []
-        for start, n in zip(_starts(out.level_sizes), out.level_sizes, strict=True):
+        for start, n in zip(_starts(level_sizes), level_sizes, strict=True):
             level = scores[start * k : (start + n) * k]
             keep = (level > post.score_thr).nonzero().squeeze(1)
             if keep.numel() > post.pre_nms_top_k:
@@ -215,7 +230,7 @@ def decode_detections(out: HeadOutput, post: Postprocess) -> list[Detections]:
             idx.append(keep + start * k)
         flat = torch.cat(idx)  # L x (M_l,) -> (M,) indices into the (N K,) scores
         prior, label = flat // k, flat % k
-        dets = HBoxes(boxes[prior]).clip(height, width)
+        dets = HBoxes(image_boxes[prior]).clip(height, width)
         valid = dets.nonempty()
         dets, score, label = dets[valid], scores[flat][valid], label[valid]
         order = batched_nms(dets, score, label, post.iou_thr)[: post.max_det]

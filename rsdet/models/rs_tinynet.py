@@ -15,10 +15,13 @@ The data path, as in the paper's figure::
 
     image -> CSP backbone -> C2..C5 (strides 4..32) -> MDCA on each level
           -> PFDH progressive fusion (or the plain PAN when pfdh=False)
-          -> decoupled head -> TAL loss (train) | decode + class-aware NMS (eval)
+          -> decoupled head -> raw (class logits, boxes)
+          -> TAL loss (train) | decode + class-aware NMS (inference)
     training only: image + C2..C5 -> ARB auxiliary backbone -> auxiliary head -> 0.25 x loss
 
-Each module can be switched off in :class:`RSTinyNetConfig` to measure its effect.
+Each module can be switched off in :class:`RSTinyNetConfig` to measure its effect, and any
+backbone of :mod:`rsdet.models.backbones` can replace the CSP one (``backbone: resnet50``).
+:func:`build_rs_tinynet` builds the parts from a config; :class:`RSTinyNet` only wires them.
 """
 
 from __future__ import annotations
@@ -32,29 +35,22 @@ from torch import Tensor, nn
 
 from rsdet.config import ConfigError
 from rsdet.models.arb import AuxiliaryReversibleBranch
-from rsdet.models.backbones import BASE_DEPTHS, CSPBackbone, scaled_depth, scaled_widths
-from rsdet.models.detector import Postprocess
+from rsdet.models.backbones import Backbone, BackboneConfig, CSPBackbone, CSPScale, build_backbone
+from rsdet.models.backbones.csp import scaled_depth
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.heads import DecoupledHead, TaskAlignedLoss, decode_detections
 from rsdet.models.mdca import MDCA
 from rsdet.models.pan import PAN
 from rsdet.models.pfdh import ProgressiveFusion
+from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections, Targets
 
-__all__ = ["SIZES", "RSTinyNet", "RSTinyNetConfig", "Scale"]
+__all__ = ["SIZES", "RSTinyNet", "RSTinyNetConfig", "RSTinyNetRaw", "build_rs_tinynet"]
 
-
-class Scale(NamedTuple):
-    """Multipliers of a model size: C2f depth, channel width, and the channel cap."""
-
-    depth: float
-    width: float
-    max_channels: int
-
-
-SIZES: dict[str, Scale] = {
-    "n": Scale(depth=0.33, width=0.25, max_channels=128),  # CPU scene inference
-    "s": Scale(depth=0.33, width=0.50, max_channels=512),
-    "m": Scale(depth=0.67, width=0.75, max_channels=768),  # the paper's comparisons are m-scale
+SIZES: dict[str, CSPScale] = {
+    "n": CSPScale(depth=0.33, width=0.25, max_channels=128),  # CPU scene inference
+    "s": CSPScale(depth=0.33, width=0.50, max_channels=512),
+    "m": CSPScale(depth=0.67, width=0.75, max_channels=768),  # the paper's comparisons are m-scale
 }
 
 
@@ -63,7 +59,8 @@ class RSTinyNetConfig:
     """Architecture of an :class:`RSTinyNet` (stored in checkpoints as ``arch_config``).
 
     Attributes:
-        size: ``"n"``, ``"s"`` or ``"m"`` (see :data:`SIZES`).
+        size: ``"n"``, ``"s"`` or ``"m"`` (see :data:`SIZES`): the CSP backbone's size, the
+            neck's depth, and the auxiliary backbone's size.
         num_classes: number of object classes.
         in_channels: image bands (3 for RGB, 4 for RGB + NIR, ...).
         strides: strides of the detection levels, finest first: consecutive powers of two
@@ -71,6 +68,8 @@ class RSTinyNetConfig:
         mdca: multi-dimensional collaborative attention on the backbone levels.
         arb: auxiliary reversible branch during training (no inference cost).
         pfdh: progressive fusion before the head; ``False`` uses the plain PAN neck.
+        backbone: a name of :data:`rsdet.models.backbones.BACKBONES` instead of the
+            size's CSP backbone (None); its last levels must have ``strides``.
     """
 
     size: Literal["n", "s", "m"] = "n"
@@ -80,6 +79,7 @@ class RSTinyNetConfig:
     mdca: bool = True
     arb: bool = True
     pfdh: bool = True
+    backbone: str | None = None
 
     def __post_init__(self) -> None:
         s = self.strides
@@ -92,75 +92,84 @@ class RSTinyNetConfig:
             raise ConfigError(f"in_channels: expected at least 1, got {self.in_channels}")
 
 
-class RSTinyNet(nn.Module):
+class RSTinyNetRaw(NamedTuple):
+    """Raw outputs of :class:`RSTinyNet`: all levels concatenated, finest first.
+
+    Attributes:
+        cls_logits: (B, N, K) class logits (sigmoid gives scores).
+        boxes: (B, N, 4) ``x1 y1 x2 y2`` in input pixels.
+    """
+
+    cls_logits: Tensor
+    boxes: Tensor
+
+
+class RSTinyNet(DetectorNetwork[RSTinyNetRaw]):
     """RS-TinyNet-inspired detector (see the module docstring for the design and sources).
 
-    Contract (rsdet.models.detector): ``model(images)`` in eval mode takes (B, C, H, W)
-    standardised float images, H and W multiples of :attr:`size_divisor`, and returns one
-    :class:`~rsdet.structures.Detections` per image (HBoxes ``x1 y1 x2 y2`` in input pixels,
-    ``0 <= x1 < x2 <= W``; scores in (0, 1); 0-based labels) after class-aware NMS with
-    :attr:`postprocess`. In train mode ``model(images, targets)`` returns the losses
-    ``{"cls", "box"}`` plus ``{"aux_cls", "aux_box"}`` (already weighted) when ARB is on.
+    Follows :mod:`rsdet.models.contract`: ``model(images)`` gives :class:`RSTinyNetRaw`,
+    :meth:`decode` turns it into HBoxes ``x1 y1 x2 y2`` in input pixels after class-aware
+    NMS. In train mode ``model(images, targets)`` returns the losses ``{"cls", "box"}``
+    plus ``{"aux_cls", "aux_box"}`` (already weighted) when ARB is on.
 
     Args:
-        config: architecture; the parts below are built from it when not given.
-        backbone: CSP backbone whose last ``len(strides)`` stages feed the neck.
+        backbone: its last ``len(strides)`` levels feed the neck.
         attention: one module per level applied to the backbone maps (MDCA or identity).
         neck: multi-level fusion (ProgressiveFusion for PFDH, or PAN).
-        head: the decoupled head.
+        head: the decoupled head, at ``strides``.
         criterion: the training loss of the head outputs.
         aux_branch: ARB, or None for no auxiliary supervision.
     """
 
+    box_type = "hbox"
+
     def __init__(
         self,
-        config: RSTinyNetConfig | None = None,
-        *,
-        backbone: CSPBackbone | None = None,
-        attention: nn.ModuleList | None = None,
-        neck: nn.Module | None = None,
-        head: DecoupledHead | None = None,
-        criterion: TaskAlignedLoss | None = None,
+        backbone: Backbone,
+        attention: nn.ModuleList,
+        neck: nn.Module,
+        head: DecoupledHead,
+        criterion: TaskAlignedLoss,
         aux_branch: AuxiliaryReversibleBranch | None = None,
     ) -> None:
         super().__init__()
-        cfg = config if config is not None else RSTinyNetConfig()
-        self.config = cfg
-        self.num_levels = len(cfg.strides)
-        # CSP backbone down to the coarsest stride; its last stages are the detection levels
-        self.backbone = backbone if backbone is not None else _backbone(cfg)
-        channels = self.backbone.out_channels[-self.num_levels :]  # n: 32/4 64/8 128/16 128/32
-        # MDCA on every level that feeds the neck, the stride-4 one included (saliency
-        # before fusion, so faint tiny objects are not averaged away by coarser levels).
-        self.attention = attention if attention is not None else _attention(cfg, channels)
-        # PFDH: progressive fusion, then the decoupled head (baseline: PAN, same head)
-        self.neck = neck if neck is not None else _neck(cfg, channels)
-        self.head = head if head is not None else _head(cfg, channels)
-        self.criterion = criterion if criterion is not None else TaskAlignedLoss()
-        # ARB: auxiliary backbone + head, trained alongside, deleted by deploy()
-        if aux_branch is None and cfg.arb:
-            aux_branch = _aux_branch(cfg, channels)
+        self.strides = head.strides
+        self.num_levels = len(self.strides)
+        self.backbone = backbone
+        self.attention = attention
+        self.neck = neck
+        self.head = head
+        self.criterion = criterion
         self.aux_branch = aux_branch
         self.aux_weight = 0.25  # YOLOv9: L = L_main + 0.25 L_aux
-        self.postprocess = Postprocess()
-        self.size_divisor = cfg.strides[-1]
+        self.size_divisor = self.strides[-1]
 
     def forward(
         self, images: Tensor, targets: Sequence[Targets] | None = None
-    ) -> list[Detections] | dict[str, Tensor]:
-        """Detect (eval mode) or return the training losses (train mode, ``targets`` given)."""
+    ) -> RSTinyNetRaw | dict[str, Tensor]:
+        """Raw outputs, or the training losses when ``targets`` are given."""
         if self.training and targets is None:
             raise ValueError("train mode needs targets; call model.eval() to detect")
         feats = self.backbone(images)[-self.num_levels :]  # C_l, finest first, e.g. 32/4..128/32
         feats = [att(f) for att, f in zip(self.attention, feats, strict=True)]  # MDCA
         out = self.head(self.neck(feats))  # PFDH (or PAN) -> decoupled head
-        if not self.training or targets is None:
-            return decode_detections(out, self.postprocess)
+        if targets is None:
+            return RSTinyNetRaw(out.cls_logits, out.boxes)
         losses: dict[str, Tensor] = self.criterion(out, targets)
         if self.aux_branch is not None:  # ARB: extra supervision reaching the backbone
             aux = self.criterion(self.aux_branch(images, feats), targets)
             losses.update({f"aux_{k}": self.aux_weight * v for k, v in aux.items()})
         return losses
+
+    def decode(
+        self, raw: RSTinyNetRaw, image_hw: tuple[int, int], postprocess: Postprocess
+    ) -> list[Detections]:
+        """Threshold, top-k per level, class-aware NMS, cap (see :func:`decode_detections`)."""
+        height, width = image_hw
+        sizes = tuple((height // s) * (width // s) for s in self.strides)
+        if sum(sizes) != raw.boxes.shape[1]:
+            raise ValueError(f"input {height}x{width} is not a multiple of {self.size_divisor}")
+        return decode_detections(raw.cls_logits, raw.boxes, sizes, image_hw, postprocess)
 
     def deploy(self) -> RSTinyNet:
         """Drop the training-only auxiliary branch (inference outputs are unchanged)."""
@@ -168,17 +177,46 @@ class RSTinyNet(nn.Module):
         return self
 
 
-def _backbone(cfg: RSTinyNetConfig) -> CSPBackbone:
-    """The default backbone of a config's size, down to its coarsest stride."""
+def build_rs_tinynet(config: RSTinyNetConfig, load_weights: bool = True) -> RSTinyNet:
+    """Build the parts of an RS-TinyNet from its config and wire them.
+
+    Args:
+        config: the architecture.
+        load_weights: unused (no RS-TinyNet part reads a weights file); the argument keeps
+            every architecture's builder alike for :mod:`rsdet.models.zoo`.
+
+    Raises:
+        ConfigError: a named backbone whose levels do not end at ``config.strides``.
+    """
+    backbone = _backbone(config)
+    channels = backbone.out_channels[-len(config.strides) :]  # n: 32/4 64/8 128/16 128/32
+    # MDCA on every level that feeds the neck, the stride-4 one included (saliency before
+    # fusion, so faint tiny objects are not averaged away by coarser levels).
+    attention = nn.ModuleList(MDCA(c) if config.mdca else nn.Identity() for c in channels)
+    neck = _neck(config, channels)  # PFDH: progressive fusion (baseline: PAN), same head
+    head = DecoupledHead(channels, config.strides, config.num_classes)
+    # ARB: auxiliary backbone + head, trained alongside, deleted by deploy()
+    aux = _aux_branch(config, channels) if config.arb else None
+    return RSTinyNet(backbone, attention, neck, head, TaskAlignedLoss(), aux)
+
+
+def _csp(cfg: RSTinyNetConfig) -> CSPBackbone:
+    """The CSP backbone of a config's size, down to its coarsest stride."""
     scale = SIZES[cfg.size]
-    widths = scaled_widths(scale.width, scale.max_channels)
-    depths = tuple(scaled_depth(n, scale.depth) for n in BASE_DEPTHS)
-    return CSPBackbone(cfg.in_channels, widths, depths, max_stride=cfg.strides[-1])
+    return CSPBackbone(cfg.in_channels, scale.widths(), scale.depths(), cfg.strides[-1])
 
 
-def _attention(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.ModuleList:
-    """MDCA per level, or identities when switched off."""
-    return nn.ModuleList(MDCA(c) if cfg.mdca else nn.Identity() for c in channels)
+def _backbone(cfg: RSTinyNetConfig) -> Backbone:
+    """The size's CSP backbone, or the named one with the config's strides checked."""
+    if cfg.backbone is None:
+        return _csp(cfg)
+    named = BackboneConfig(cfg.backbone, cfg.in_channels, max_stride=cfg.strides[-1])
+    backbone = build_backbone(named)
+    if backbone.strides[-len(cfg.strides) :] != cfg.strides:
+        raise ConfigError(
+            f"backbone: {cfg.backbone} has strides {backbone.strides}, not ending at {cfg.strides}"
+        )
+    return backbone
 
 
 def _neck(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.Module:
@@ -188,12 +226,8 @@ def _neck(cfg: RSTinyNetConfig, channels: Sequence[int]) -> nn.Module:
     return PAN(channels, scaled_depth(3, SIZES[cfg.size].depth))
 
 
-def _head(cfg: RSTinyNetConfig, channels: Sequence[int]) -> DecoupledHead:
-    """The decoupled head over the detection levels."""
-    return DecoupledHead(channels, cfg.strides, cfg.num_classes)
-
-
 def _aux_branch(cfg: RSTinyNetConfig, channels: Sequence[int]) -> AuxiliaryReversibleBranch:
-    """ARB with an auxiliary backbone and head of the main network's size."""
-    aux = _backbone(cfg)
-    return AuxiliaryReversibleBranch(aux, channels, _head(cfg, aux.out_channels[-len(channels) :]))
+    """ARB with an auxiliary CSP backbone and head of the main network's size."""
+    aux = _csp(cfg)
+    head = DecoupledHead(aux.out_channels[-len(channels) :], cfg.strides, cfg.num_classes)
+    return AuxiliaryReversibleBranch(aux, channels, head)

@@ -3,28 +3,49 @@
 ``ModelSpec`` answers the questions a scene pipeline must ask before it reads a pixel:
 which bands, how to scale their values to ``[0, 1]``, at which ground sampling distance
 (GSD) the model was trained, what tile size suits it, which classes it knows and whether
-its boxes are horizontal or oriented.
+its boxes are horizontal or oriented, and how its raw outputs are post-processed
+(:class:`Postprocess`).
 
 Pixel scaling happens in two steps, always in this order:
 
 1. *range scaling* (data side): raw values -> float32 in ``[0, 1]``, either with a fixed
    per-band ``[low, high]`` range (e.g. 0-255 for 8-bit RGB, 0-10000 for Sentinel-2 L2A) or
    with a percentile stretch whose ``[low, high]`` the scene pipeline measures once per
-   scene (never per tile, which would make neighbouring tiles disagree);
+   scene (never per tile, which would make neighbouring tiles disagree); see
+   :mod:`rsdet.io.radiometry`;
 2. *standardisation* (model side): ``(x - mean) / std``, done by
    :class:`~rsdet.models.detector.Detector` and by the training engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
 
 from rsdet.config import ConfigError
 
-__all__ = ["InputSpec", "ModelSpec", "scale_to_unit"]
+__all__ = ["BoxType", "InputSpec", "ModelDefaults", "ModelSpec", "Postprocess"]
+
+BoxType = Literal["hbox", "rbox"]
+
+
+@dataclass(frozen=True)
+class Postprocess:
+    """Per-image post-processing of a detector's raw outputs.
+
+    Attributes:
+        score_thr: drop detections below this confidence.
+        iou_thr: class-aware NMS IoU threshold (exact rotated IoU for oriented boxes).
+        max_det: keep at most this many detections per image, best first.
+        pre_nms_top_k: candidates per feature level kept before NMS (speed bound).
+    """
+
+    score_thr: float = 0.3
+    iou_thr: float = 0.5
+    max_det: int = 1000
+    pre_nms_top_k: int = 2000
 
 
 @dataclass(frozen=True)
@@ -83,30 +104,31 @@ class InputSpec:
         return self._per_band(self.mean), self._per_band(self.std)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything a user or a pipeline needs to run a model, stored in its checkpoint.
+@dataclass(frozen=True, kw_only=True)
+class ModelDefaults:
+    """What a model expects and how to run it, beyond its architecture and classes.
+
+    A training recipe states these (``model:`` in the YAML) and the checkpoint stores them
+    in its :class:`ModelSpec`; they are defined here once for both.
 
     Attributes:
-        arch: architecture name, a key of ``rsdet.models.zoo.ARCHITECTURES``.
-        classes: class names; label ``i`` means ``classes[i]``.
         box_type: ``"hbox"`` (HBoxes) or ``"rbox"`` (RBoxes, see rsdet.structures.rboxes).
         input: pixel expectations.
         tile_size: recommended tile edge for scene inference, pixels at the model's GSD.
         overlap: recommended tile overlap, pixels (at least the largest expected object).
-        score_thr, iou_thr, max_det: post-processing defaults (per tile).
+        score_thr, iou_thr, max_det, pre_nms_top_k: post-processing defaults (per tile),
+            see :class:`~rsdet.models.contract.Postprocess`.
         description: one line for ``rsdet info`` and output metadata.
     """
 
-    arch: str
-    classes: tuple[str, ...]
-    box_type: Literal["hbox", "rbox"] = "hbox"
+    box_type: BoxType = "hbox"
     input: InputSpec = field(default_factory=InputSpec)
     tile_size: int = 1024
     overlap: int = 128
     score_thr: float = 0.3
     iou_thr: float = 0.5
     max_det: int = 1000
+    pre_nms_top_k: int = 2000
     description: str = ""
 
     @property
@@ -114,20 +136,29 @@ class ModelSpec:
         """True for oriented-box models."""
         return self.box_type == "rbox"
 
+    def postprocess(self) -> Postprocess:
+        """The default post-processing of this model."""
+        return Postprocess(self.score_thr, self.iou_thr, self.max_det, self.pre_nms_top_k)
 
-def scale_to_unit(image: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Map raw values to float32 ``[0, 1]`` per band, clipping outside ``[low, high]``.
 
-    Args:
-        image: (C, H, W) raw pixel values of any numeric dtype.
-        low, high: (C,) range per band, in raw units; ``high == low`` maps the band to 0.
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec(ModelDefaults):
+    """Everything a user or a pipeline needs to run a model, stored in its checkpoint.
 
-    Returns:
-        (C, H, W) float32 array in [0, 1]. NaNs (float nodata) become 0.
+    Attributes:
+        arch: architecture name, a key of ``rsdet.models.zoo.ARCHITECTURES``.
+        classes: class names; label ``i`` means ``classes[i]``.
+
+    The other fields are :class:`ModelDefaults`.
     """
-    low = np.asarray(low, dtype=np.float32).reshape(-1, 1, 1)
-    span = np.asarray(high, dtype=np.float32).reshape(-1, 1, 1) - low
-    span = np.where(span > 0, span, np.float32(1.0))
-    out = (image.astype(np.float32, copy=False) - low) / span
-    np.clip(out, 0.0, 1.0, out=out)
-    return np.nan_to_num(out, copy=False, nan=0.0)
+
+    arch: str
+    classes: tuple[str, ...]
+
+    @classmethod
+    def from_defaults(
+        cls, defaults: ModelDefaults, arch: str, classes: tuple[str, ...]
+    ) -> ModelSpec:
+        """The spec of a model of ``arch`` over ``classes`` with ``defaults``."""
+        shared = {f.name: getattr(defaults, f.name) for f in fields(ModelDefaults)}
+        return cls(arch=arch, classes=classes, **shared)

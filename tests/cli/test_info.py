@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from rsdet.config import to_dict
 from rsdet.models.checkpoint import Checkpoint, write_checkpoint
 from rsdet.models.flops import count_flops, count_parameters
-from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
+from rsdet.models.rs_tinynet import RSTinyNetConfig, build_rs_tinynet
 from rsdet.models.spec import InputSpec, ModelSpec
 
 runner = CliRunner()
@@ -18,7 +18,7 @@ runner = CliRunner()
 def checkpoint(tmp_path_factory):
     cfg = RSTinyNetConfig(num_classes=2, strides=(8, 16, 32))
     torch.manual_seed(0)
-    network = RSTinyNet(cfg).deploy()
+    network = build_rs_tinynet(cfg).deploy()
     spec = ModelSpec(
         arch="rs_tinynet",
         classes=("vehicle", "ship"),

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rsdet.config import from_dict
 from rsdet.models import zoo
-from rsdet.models.detector import Postprocess
+from rsdet.models.contract import DetectorNetwork
+from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections, HBoxes, RBoxes, Targets
 
 ARCH = "fake"
@@ -31,7 +31,7 @@ class FakeConfig:
     dropout: float = 0.0
 
 
-class FakeNet(nn.Module):
+class FakeNet(DetectorNetwork):
     size_divisor = 4
 
     def __init__(self, cfg: FakeConfig) -> None:
@@ -53,7 +53,7 @@ class FakeNet(nn.Module):
         nn.init.constant_(self.heat.bias, -2.0)
         self.size = nn.Conv2d(w, 2, 1)
         self.aux: nn.Module | None = nn.Conv2d(w, cfg.num_classes, 1)
-        self.postprocess = Postprocess()
+        self.box_type = "rbox" if cfg.oriented else "hbox"
         self.calls = 0
 
     def deploy(self) -> FakeNet:
@@ -64,9 +64,10 @@ class FakeNet(nn.Module):
         self.calls += 1
         f = self.body(images)
         heat, size = self.heat(f), self.size(f)
-        if not self.training:
-            return [self._decode(h, s) for h, s in zip(heat, size, strict=True)]
-        assert targets is not None
+        if targets is None:
+            assert not self.training
+            return heat, size
+
         want, mask, log_wh = self._encode(targets, heat.shape)
         losses = {"heat": F.binary_cross_entropy_with_logits(heat, want, reduction="mean") * 10}
         pos = mask.sum().clamp(min=1)
@@ -91,12 +92,16 @@ class FakeNet(nn.Module):
             log_wh[i, :, cy, cx] = wh.T
         return want, mask, log_wh
 
-    def _decode(self, heat: Tensor, size: Tensor) -> Detections:
+    def decode(self, raw, image_hw, postprocess: Postprocess) -> list[Detections]:
+        heat, size = raw
+        return [self._decode(h, s, postprocess) for h, s in zip(heat, size, strict=True)]
+
+    def _decode(self, heat: Tensor, size: Tensor, post: Postprocess) -> Detections:
         prob = heat.sigmoid()
         peaks = prob == F.max_pool2d(prob[None], 3, 1, 1)[0]
-        k, ys, xs = torch.nonzero(peaks & (prob > self.postprocess.score_thr), as_tuple=True)
+        k, ys, xs = torch.nonzero(peaks & (prob > post.score_thr), as_tuple=True)
         scores = prob[k, ys, xs]
-        order = scores.argsort(descending=True)[: self.postprocess.max_det]
+        order = scores.argsort(descending=True)[: post.max_det]
         k, ys, xs, scores = k[order], ys[order], xs[order], scores[order]
         wh = size[:, ys, xs].T.exp()
         cx, cy = (xs.float() + 0.5) * 4, (ys.float() + 0.5) * 4
@@ -109,13 +114,17 @@ class FakeNet(nn.Module):
         return Detections(HBoxes(xyxy), scores, k)
 
 
-def build_fake(config: dict) -> FakeNet:
-    return FakeNet(from_dict(FakeConfig, config))
+def build_fake(config: FakeConfig, load_weights: bool = True) -> FakeNet:
+    return FakeNet(config)
+
+
+def fake_architecture() -> zoo.Architecture:
+    return zoo.Architecture(FakeConfig, build_fake)
 
 
 def register_fake(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register the fake network as architecture ``fake`` for the duration of a test."""
-    monkeypatch.setitem(zoo.ARCHITECTURES, ARCH, build_fake)
+    monkeypatch.setitem(zoo.ARCHITECTURES, ARCH, fake_architecture)
     return ARCH
 
 

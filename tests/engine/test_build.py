@@ -63,3 +63,21 @@ def test_a_missing_checkpoint_is_a_one_line_error_of_rsdet_train(tmp_path, monke
     assert "Traceback" not in r.output
     with pytest.raises(RsdetError):
         resolve_model_path("nowhere.pt")
+
+
+def test_a_box_type_the_architecture_does_not_predict_is_refused():
+    with pytest.raises(ConfigError, match=r"model\.box_type: rbox, but rs_tinynet predicts hbox"):
+        build_training_network(trees_model(box_type="rbox"), ("tree",))
+
+
+def test_the_checkpoint_spec_carries_every_model_default_of_the_recipe():
+    from dataclasses import fields
+
+    from rsdet.engine.build import model_spec
+    from rsdet.models.spec import ModelDefaults
+
+    model = trees_model(tile_size=640, overlap=96, pre_nms_top_k=500, description="x")
+    spec = model_spec(model, ("tree",))
+    assert (spec.arch, spec.classes) == ("rs_tinynet", ("tree",))
+    for f in fields(ModelDefaults):
+        assert getattr(spec, f.name) == getattr(model, f.name), f.name

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from rsdet.config import from_dict
 from rsdet.engine.recipe import TrainRecipe
-from tests.engine.fake_network import ARCH, build_fake, tiny_recipe_dict
+from tests.engine.fake_network import ARCH, FakeConfig, build_fake, tiny_recipe_dict
 
 
 def _free_port() -> int:
@@ -27,7 +27,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     from rsdet.models import zoo
 
     built = []
-    zoo.ARCHITECTURES[ARCH] = lambda config: built.append(build_fake(config)) or built[-1]
+
+    def build(config, load_weights=True):
+        built.append(build_fake(config))
+        return built[-1]
+
+    zoo.ARCHITECTURES[ARCH] = lambda: zoo.Architecture(FakeConfig, build)
     train(from_dict(TrainRecipe, tiny_recipe_dict(epochs=1, batch_size=2)), Path(out))
     torch.save(built[0].state_dict(), f"{out}/rank{rank}.pt")
     torch.distributed.destroy_process_group()

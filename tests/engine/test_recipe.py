@@ -44,3 +44,12 @@ def test_overrides_reach_nested_values(tmp_path):
     r = load_recipe(path, ["model.config.size=s", "optim.lr=0.5", "schedule.milestones=[8, 11]"])
     assert r.model.config == {"size": "s"} and r.optim.lr == 0.5
     assert r.schedule.milestones == (8, 11)
+
+
+def test_a_bad_architecture_key_is_reported_when_the_recipe_is_read(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {arch: rs_tinynet, config: {sise: n}}\ndata: {train: 'synthetic:'}\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml: model\.config: unknown key sise"):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match=r"model\.config: strides: expected doubling"):
+        load_recipe(path, ["model.config={strides: [4, 16]}"])

@@ -4,28 +4,26 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from torch import nn
 
-from rsdet.datasets.sample import Sample
 from rsdet.engine.recipe import EvalConfig
 from rsdet.engine.validate import detect_samples, validate
-from rsdet.models.detector import Postprocess
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.spec import InputSpec, ModelSpec
-from rsdet.structures import Detections, HBoxes
+from rsdet.structures import Detections, HBoxes, Sample
 
 
-class BrightBlobs(nn.Module):
+class BrightBlobs(DetectorNetwork):
     """Detects every 4-connected bright blob of channel 0, score 0.9: a perfect oracle."""
 
     size_divisor = 1
+    box_type = "hbox"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.postprocess = Postprocess()
+    def forward(self, images, targets=None):
+        return images
 
-    def forward(self, images):
+    def decode(self, raw, image_hw, postprocess):
         out = []
-        for x in images:
+        for x in raw:
             labels, n = ndimage.label((x[0] > 0).numpy())
             boxes = [
                 [s[1].start, s[0].start, s[1].stop, s[0].stop] for s in ndimage.find_objects(labels)

@@ -1,10 +1,9 @@
-import dataclasses
-
 import pytest
 import torch
 
 from rsdet.models.arb import AuxiliaryReversibleBranch
-from rsdet.models.rs_tinynet import RSTinyNet, RSTinyNetConfig
+from rsdet.models.rs_tinynet import RSTinyNetConfig, build_rs_tinynet
+from rsdet.models.spec import Postprocess
 from rsdet.structures import HBoxes, Targets
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: threads only spin
@@ -19,7 +18,7 @@ def _targets():
 
 def test_aux_loss_reaches_the_main_backbone_but_not_the_main_head():
     torch.manual_seed(0)
-    model = RSTinyNet(RSTinyNetConfig()).train()
+    model = build_rs_tinynet(RSTinyNetConfig()).train()
     losses = model(torch.randn(2, 3, 64, 64), _targets())
     assert {"aux_cls", "aux_box"} <= set(losses)
     (losses["aux_cls"] + losses["aux_box"]).backward()
@@ -31,7 +30,7 @@ def test_aux_loss_reaches_the_main_backbone_but_not_the_main_head():
 
 def test_cbfuse_adds_projections_of_every_coarser_main_level():
     torch.manual_seed(0)
-    model = RSTinyNet(RSTinyNetConfig(strides=(8, 16, 32)))
+    model = build_rs_tinynet(RSTinyNetConfig(strides=(8, 16, 32)))
     arb = model.aux_branch
     assert isinstance(arb, AuxiliaryReversibleBranch)
     assert arb.first_level == 1  # the /4 stage of the auxiliary backbone is not a level
@@ -47,18 +46,18 @@ def test_cbfuse_adds_projections_of_every_coarser_main_level():
 
 def test_deploy_drops_the_branch_and_keeps_outputs_identical():
     torch.manual_seed(0)
-    model = RSTinyNet(RSTinyNetConfig(num_classes=2))
+    model = build_rs_tinynet(RSTinyNetConfig(num_classes=2))
     model.train()
     model(torch.randn(2, 3, 64, 64), _targets())  # move BN statistics away from their init
     model.eval()
-    model.postprocess = dataclasses.replace(model.postprocess, score_thr=0.0)
+    post = Postprocess(score_thr=0.0)
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        before = model(images)
+        before = model.detect(images, post)
         params_before = sum(p.numel() for p in model.parameters())
         aux = sum(p.numel() for p in model.aux_branch.parameters())
         model.deploy()
-        after = model(images)
+        after = model.detect(images, post)
     assert model.aux_branch is None
     assert sum(p.numel() for p in model.parameters()) == params_before - aux
     assert not any(k.startswith("aux_branch.") for k in model.state_dict())
@@ -69,5 +68,5 @@ def test_deploy_drops_the_branch_and_keeps_outputs_identical():
 
 
 def test_deployed_model_still_trains_without_aux_losses():
-    model = RSTinyNet(RSTinyNetConfig()).deploy().train()
+    model = build_rs_tinynet(RSTinyNetConfig()).deploy().train()
     assert set(model(torch.randn(2, 3, 64, 64), _targets())) == {"cls", "box"}

@@ -11,11 +11,10 @@ import torch
 from rsdet.config import from_dict, to_dict
 from rsdet.engine.recipe import load_recipe
 from rsdet.errors import InputError
+from rsdet.models.assigners import C2FAssigner, MaxIoUAssigner
 from rsdet.models.checkpoint import Checkpoint, write_checkpoint
-from rsdet.models.dcfl import DCFL, DCFLConfig, build_dcfl
-from rsdet.models.dcfl_assigner import C2FAssigner
-from rsdet.models.iou_assigner import MaxIoUAssigner
-from rsdet.models.spec import ModelSpec
+from rsdet.models.dcfl import DCFL, DCFLConfig, DCFLRaw, build_dcfl
+from rsdet.models.spec import ModelSpec, Postprocess
 from rsdet.models.zoo import load_model
 from rsdet.structures import HBoxes, RBoxes, Targets
 
@@ -140,11 +139,14 @@ def test_cls_loss_trains_the_shared_offsets_and_reg_loss_not_the_cls_branch():
     assert model.head.cls_dcn.weight.grad is None or model.head.cls_dcn.weight.grad.abs().sum() == 0
 
 
-def _decode_inputs(model):
+# DCFL's DOTA test settings (the official config's test_cfg).
+DCFL_TEST = Postprocess(score_thr=0.05, iou_thr=0.4, max_det=2000, pre_nms_top_k=2000)
+
+
+def _decode_inputs():
     sizes = [(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]  # a 64x64 image
     cls = [torch.full((1, 2, h, w), -10.0) for h, w in sizes]
     deltas = [torch.zeros(1, 5, h, w) for h, w in sizes]
-    priors = model.priors(_maps(sizes, 1))
     # P3 (stride 8, 32-px priors): cell (1, 1) at (8, 8) class 0; cell (1, 2) at (16, 8) class 0
     # (IoU 24/40 = 0.6 with the first: suppressed) and class 1 (another class: kept); cell
     # (2, 2) class 1 below the 0.05 score threshold.
@@ -153,13 +155,12 @@ def _decode_inputs(model):
     # Cell (6, 6) at (48, 48) predicts a 64x32 box at le135 angle 0.6 pi = le90 angle -0.4 pi.
     p3[0, 6, 6] = 0.0
     deltas[0][0, 2, 6, 6], deltas[0][0, 4, 6, 6] = math.log(2), 0.6
-    return cls, deltas, priors
+    return DCFLRaw(cls, deltas)
 
 
 def test_decode_threshold_class_aware_nms_and_canonical_angles():
     model = _small().eval()
-    cls, deltas, priors = _decode_inputs(model)
-    (dets,) = model.decode(cls, deltas, priors, (64, 64))
+    (dets,) = model.decode(_decode_inputs(), (64, 64), DCFL_TEST)
     assert dets.labels.tolist() == [0, 1, 0]
     assert dets.scores.tolist() == pytest.approx(
         [1 / (1 + math.exp(-3)), 1 / (1 + math.exp(-1)), 0.5]
@@ -170,24 +171,20 @@ def test_decode_threshold_class_aware_nms_and_canonical_angles():
 
 def test_decode_caps_and_clamps():
     model = _small().eval()
-    cls, deltas, priors = _decode_inputs(model)
-    pp = model.postprocess
-    model.postprocess = dataclasses.replace(pp, max_det=1)
-    assert len(model.decode(cls, deltas, priors, (64, 64))[0]) == 1
+    raw = _decode_inputs()
+    assert len(model.decode(raw, (64, 64), dataclasses.replace(DCFL_TEST, max_det=1))[0]) == 1
     # One candidate per level: only cell (1, 1) survives on P3, and its class-1 score is tiny.
-    model.postprocess = dataclasses.replace(pp, pre_nms_top_k=1)
-    (dets,) = model.decode(cls, deltas, priors, (64, 64))
+    (dets,) = model.decode(raw, (64, 64), dataclasses.replace(DCFL_TEST, pre_nms_top_k=1))
     assert dets.labels.tolist() == [0]
     # Centres are clamped into the image.
-    deltas[0][0, 0, 1, 1] = -10.0
-    (dets,) = model.decode(cls, deltas, priors, (64, 64))
+    raw.deltas[0][0, 0, 1, 1] = -10.0
+    (dets,) = model.decode(raw, (64, 64), DCFL_TEST)
     assert dets.boxes.tensor[0, 0].item() == 0.0
 
 
 def test_eval_forward_returns_detections_per_image():
     model = _small().eval()
-    with torch.no_grad():
-        out = model(torch.randn(3, 3, 64, 64))
+    out = model.detect(torch.randn(3, 3, 64, 64), DCFL_TEST)
     assert len(out) == 3 and all(d.oriented for d in out)
 
 
@@ -197,7 +194,7 @@ def test_config_switches():
     light = build_dcfl(
         DCFLConfig(num_classes=3, backbone="csp-n", neck_channels=16, feat_channels=16)
     )
-    assert light.eval()(torch.randn(1, 3, 64, 64))[0].boxes.tensor.shape[1] == 5
+    assert light.eval().detect(torch.randn(1, 3, 64, 64), DCFL_TEST)[0].boxes.tensor.shape[1] == 5
     with pytest.raises(ValueError, match="needs targets"):
         light.train()(torch.randn(1, 3, 64, 64))
 
@@ -211,7 +208,7 @@ def test_checkpoint_round_trip_through_the_zoo(tmp_path):
         backbone_weights="/nowhere/resnet18.pth",
     )
     # The ImageNet file named at training time is not needed to load a checkpoint.
-    model = build_dcfl(cfg, load_backbone_weights=False)
+    model = build_dcfl(cfg, load_weights=False)
     spec = ModelSpec(
         arch="dcfl",
         classes=("ship", "plane"),
@@ -226,10 +223,10 @@ def test_checkpoint_round_trip_through_the_zoo(tmp_path):
         torch.randint(0, 255, (64, 64, 3), dtype=torch.uint8).numpy()
     )
     assert boxes.shape == (50, 5) and scores.shape == (50,) and set(labels.tolist()) <= {0, 1}
-    # The spec's post-processing reaches the network.
-    assert detector.module.postprocess.max_det == 50
+    # The spec's post-processing is the detector's.
+    assert detector.postprocess.max_det == 50
     with pytest.raises(InputError, match="resnet18"):
-        model.load_pretrained()
+        build_dcfl(cfg)
 
 
 def _scenes(seeds, size):
@@ -259,8 +256,7 @@ def _dota_map(model, scenes):
     from rsdet.evaluation import evaluate
 
     model.eval()
-    with torch.no_grad():
-        dets = model(_batch(scenes)[0])
+    dets = model.detect(_batch(scenes)[0], DCFL_TEST)
     return evaluate("dota", scenes, dets, ("vehicle",)).score
 
 
@@ -307,8 +303,9 @@ RECIPES = sorted((Path(__file__).parents[2] / "pipelines" / "recipes").glob("dcf
 def test_recipes_hold_valid_dcfl_configs(path):
     recipe = load_recipe(path)
     assert recipe.model.arch == "dcfl" and recipe.model.box_type == "rbox"
-    cfg = from_dict(DCFLConfig, recipe.model.config)
-    assert recipe.model.iou_thr == cfg.test.iou_thr
+    from_dict(DCFLConfig, recipe.model.config)
+    # DCFL's test settings: rotated NMS at 0.4 (DIOR-R 0.5), 2000 candidates per level.
+    assert recipe.model.iou_thr in (0.4, 0.5) and recipe.model.pre_nms_top_k == 2000
 
 
 def test_dota1_recipe_is_the_paper_setting():

@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from rsdet.models.detector import Postprocess
-from rsdet.models.heads import DecoupledHead, HeadOutput, TaskAlignedLoss, decode_detections
+from rsdet.models.heads import DecoupledHead, HeadOutput, TaskAlignedLoss
+from rsdet.models.heads import decode_detections as _decode
+from rsdet.models.spec import Postprocess
 from rsdet.structures import HBoxes
 from tests.models.helpers import hbox_targets
 
@@ -35,6 +36,10 @@ def _output(logits, boxes, level_sizes, image_size=(100, 100)):
     boxes = torch.tensor(boxes, dtype=torch.float32)[None]
     n = logits.shape[1]
     return HeadOutput(logits, boxes, torch.zeros(n, 2), torch.ones(n), level_sizes, image_size)
+
+
+def decode_detections(out, post):
+    return _decode(out.cls_logits, out.boxes, out.level_sizes, out.image_size, post)
 
 
 def _logit(p):

@@ -1,11 +1,10 @@
 """BatchNorm folding for inference (``fuse_conv_bn``), as ``load_model`` applies it."""
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from rsdet.models.layers import ConvNormAct, fuse_conv_bn
+from rsdet.models.spec import Postprocess
 from rsdet.models.zoo import build_network
 
 
@@ -37,14 +36,14 @@ def test_fused_rs_tinynet_detects_the_same_boxes():
     torch.manual_seed(0)
     net = build_network("rs_tinynet", {"size": "n", "num_classes": 2, "in_channels": 3})
     net.deploy()
-    net.postprocess = dataclasses.replace(net.postprocess, score_thr=0.0, max_det=50)
     _randomise_bn(net)
     net.eval()
     x = torch.randn(1, 3, 128, 96)
     with torch.no_grad():
-        before = net(x)[0]
+        post = Postprocess(score_thr=0.0, max_det=50)
+        before = net.detect(x, post)[0]
         assert fuse_conv_bn(net) > 50
-        after = net(x)[0]
+        after = net.detect(x, post)[0]
     assert len(before) > 0 and len(after) == len(before)
     torch.testing.assert_close(after.scores, before.scores, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(after.boxes.tensor, before.boxes.tensor, atol=1e-3, rtol=1e-4)

@@ -11,8 +11,8 @@ from rsdet.models.checkpoint import Checkpoint, write_checkpoint
 from rsdet.models.mdca import MDCA
 from rsdet.models.pan import PAN
 from rsdet.models.pfdh import ProgressiveFusion
-from rsdet.models.rs_tinynet import SIZES, RSTinyNet, RSTinyNetConfig
-from rsdet.models.spec import InputSpec, ModelSpec
+from rsdet.models.rs_tinynet import SIZES, RSTinyNetConfig, build_rs_tinynet
+from rsdet.models.spec import InputSpec, ModelSpec, Postprocess
 from rsdet.models.zoo import ARCHITECTURES, load_model
 from rsdet.structures import Detections, HBoxes, pairwise_iou
 from tests.models.helpers import hbox_targets
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: threads onl
 
 def _model(**kw):
     torch.manual_seed(0)
-    return RSTinyNet(RSTinyNetConfig(**kw))
+    return build_rs_tinynet(RSTinyNetConfig(**kw))
 
 
 # --- configuration ----------------------------------------------------------------------
@@ -66,9 +66,7 @@ def test_n_size_fits_the_cpu_budget():
 
 def test_eval_returns_hboxes_inside_the_image_for_4_bands():
     model = _model(in_channels=4, num_classes=3).eval()
-    model.postprocess = dataclasses.replace(model.postprocess, score_thr=0.0, max_det=50)
-    with torch.no_grad():
-        dets = model(torch.randn(2, 4, 64, 96))
+    dets = model.detect(torch.randn(2, 4, 64, 96), Postprocess(score_thr=0.0, max_det=50))
     assert len(dets) == 2
     for d in dets:
         assert isinstance(d, Detections) and isinstance(d.boxes, HBoxes)
@@ -119,7 +117,7 @@ def test_1x1_coarsest_map_trains_and_detects():
     sum(losses.values()).backward()
     assert all(torch.isfinite(v) for v in losses.values())
     with torch.no_grad():
-        assert len(model.eval()(torch.randn(1, 3, 32, 32))) == 1
+        assert len(model.eval().detect(torch.randn(1, 3, 32, 32), Postprocess())) == 1
 
 
 def test_same_seed_same_network_same_losses():
@@ -141,9 +139,9 @@ def test_checkpoint_round_trip_through_the_zoo(tmp_path):
     write_checkpoint(path, Checkpoint(spec, to_dict(cfg), model.state_dict()))
     assert "rs_tinynet" in ARCHITECTURES
     detector = load_model(path, device="cpu")
-    detector.set_postprocess(score_thr=0.0)
+    post = dataclasses.replace(detector.postprocess, score_thr=0.0)
     image = np.random.default_rng(0).integers(0, 255, (40, 50, 4), dtype=np.uint8)
-    boxes, scores, labels = detector.predict(image)
+    boxes, scores, labels = detector.predict(image, post)
     assert boxes.shape[1] == 4 and len(boxes) == len(scores) == len(labels) > 0
     assert boxes[:, 2].max() <= 50 and boxes[:, 3].max() <= 40
 
@@ -196,9 +194,19 @@ def test_overfits_planted_tiny_objects():
         sched.step()
     _recalibrate_batchnorm(model, images, targets)
     with torch.no_grad():
-        detections = model.eval()(images)
+        detections = model.eval().detect(images, Postprocess())
     for dets, t in zip(detections, targets, strict=True):
         iou = pairwise_iou(dets.boxes, t.boxes)  # (detections, planted)
         same = dets.labels[:, None] == t.labels[None, :]
         assert ((iou > 0.5) & same).any(dim=0).all(), "a planted object was missed"
         assert len(dets) <= len(t) + 1, "too many false positives"
+
+
+def test_any_named_backbone_feeds_the_neck():
+    model = _model(backbone="resnet18", strides=(8, 16, 32), mdca=False, arb=False).eval()
+    assert model.backbone.out_channels[-3:] == (128, 256, 512)
+    dets = model.detect(torch.randn(1, 3, 64, 64), Postprocess(score_thr=0.0, max_det=5))
+    assert len(dets[0]) == 5
+    assert _model(backbone="csp-n", strides=(8, 16)).backbone.strides == (4, 8, 16)
+    with pytest.raises(ConfigError, match="resnet18 ends at stride 32, not 16"):
+        _model(backbone="resnet18", strides=(4, 8, 16))

@@ -16,9 +16,9 @@ import rasterio
 import torch
 from affine import Affine
 from scipy import ndimage
-from torch import nn
 
 from rsdet.models.checkpoint import Checkpoint, write_checkpoint
+from rsdet.models.contract import DetectorNetwork
 from rsdet.models.spec import InputSpec, ModelSpec
 from rsdet.structures import Detections, HBoxes, RBoxes
 
@@ -141,39 +141,57 @@ class PlantedDetector:
         return find_objects(chw, unit=self.unit, oriented=self.oriented)
 
 
-class PlantedNet(nn.Module):
+@dataclass(frozen=True)
+class PlantedConfig:
+    high: float = 255.0
+    unit: float = 1.0
+    oriented: bool = False
+    fail_at: int | None = None
+
+
+class PlantedNet(DetectorNetwork):
     """The same double behind the rsdet network contract (standardised input).
 
     With mean 0 / std 1 and a fixed range ``[0, high]``, the network recovers raw values as
-    ``x * high``; padding (zeros) decodes to 0, which is background.
+    ``x * high``; padding (zeros) decodes to 0, which is background. Its raw output is
+    those raw values; :meth:`decode` finds the planted objects in them.
     """
 
     size_divisor = 32
 
-    def __init__(self, config):
+    def __init__(self, config: PlantedConfig):
         super().__init__()
-        self.high = float(config.get("high", 255.0))
-        self.unit = float(config.get("unit", 1.0))
-        self.oriented = bool(config.get("oriented", False))
-        self.fail_at = config.get("fail_at")
+        self.high = config.high
+        self.unit = config.unit
+        self.oriented = config.oriented
+        self.box_type = "rbox" if config.oriented else "hbox"
+        self.fail_at = config.fail_at
         self.calls = 0
 
-    def forward(self, images):
+    def forward(self, images, targets=None):
         self.calls += 1
         if self.fail_at is not None and self.calls == self.fail_at:
             raise KeyboardInterrupt
+        return images.double() * self.high
+
+    def decode(self, raw, image_hw, postprocess):
         out = []
-        for img in images:
-            raw = (img.double() * self.high).numpy()
-            boxes, scores, labels = find_objects(raw, unit=self.unit, oriented=self.oriented)
+        for img in raw:
+            boxes, scores, labels = find_objects(
+                img.numpy(), unit=self.unit, oriented=self.oriented
+            )
             typed = (
                 RBoxes(torch.from_numpy(boxes))
                 if self.oriented
                 else HBoxes(torch.from_numpy(boxes))
             )
             dets = Detections(typed, torch.from_numpy(scores), torch.from_numpy(labels))
-            out.append(dets[dets.scores >= self.postprocess.score_thr])
+            out.append(dets[dets.scores >= postprocess.score_thr])
         return out
+
+
+def build_planted(config: PlantedConfig, load_weights: bool = True) -> PlantedNet:
+    return PlantedNet(config)
 
 
 def planted_spec(
@@ -211,4 +229,6 @@ def write_planted_checkpoint(path, spec=None, **config):
 def register_planted(monkeypatch):
     from rsdet.models import zoo
 
-    monkeypatch.setitem(zoo.ARCHITECTURES, "planted", PlantedNet)
+    monkeypatch.setitem(
+        zoo.ARCHITECTURES, "planted", lambda: zoo.Architecture(PlantedConfig, build_planted)
+    )

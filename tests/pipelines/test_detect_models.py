@@ -18,8 +18,7 @@ def test_cpu_batches_standardised_in_the_reader_give_predict_batch_detections():
     direct = detector.predict_batch(np.stack(tiles))
     batch = runner.collate(tiles)
     assert batch.is_contiguous(memory_format=torch.channels_last)
-    with runner.thresholds(detector.spec.score_thr, detector.spec.iou_thr):
-        via_runner = runner.run(batch, detector.spec.score_thr)
+    via_runner = runner.run(batch, detector.spec.postprocess())
     for a, b in zip(direct, via_runner, strict=True):
         assert len(a) > 0 and len(a) == len(b)
         torch.testing.assert_close(a.boxes.tensor, b.boxes.tensor, atol=1e-3, rtol=1e-4)

@@ -17,6 +17,7 @@ from rsdet.models.detector import Detector
 from tests.pipelines.detect_doubles import (
     CLASSES,
     Planted,
+    PlantedConfig,
     PlantedDetector,
     PlantedNet,
     planted_spec,
@@ -76,7 +77,7 @@ def planted_detector(spec=None, **config):
     spec = spec or planted_spec(tile_size=TILE, overlap=OVERLAP)
     config.setdefault("high", spec.input.high[0])
     config.setdefault("oriented", spec.oriented)
-    return Detector(PlantedNet(config), spec, device="cpu")
+    return Detector(PlantedNet(PlantedConfig(**config)), spec, device="cpu")
 
 
 # --- the main promise ------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_every_object_once_with_an_rsdet_detector(scene):
     frame = detect_scene(scene, det)  # tile size and overlap from the model's spec
     assert_each_object_once(frame, OBJECTS)
     detect_scene(scene, det, score_thr=0.35)
-    assert det.module.postprocess.score_thr == 0.05  # the run's threshold was undone
+    assert det.postprocess.score_thr == 0.05  # the run's threshold left the model as it was
 
 
 def test_batches_and_prefetch_do_not_change_the_result(scene):
@@ -239,7 +240,7 @@ def test_a_bad_last_scene_fails_before_the_first_tile(tmp_path, scene):
     det = planted_detector()
     with pytest.raises(InputError, match=r"gray\.tif"):
         detect_to_file([scene, str(gray)], tmp_path / "o.gpkg", det, quiet=True)
-    assert det.module.calls == 0 and not journal_path(tmp_path / "o.gpkg").exists()
+    assert det.network.calls == 0 and not journal_path(tmp_path / "o.gpkg").exists()
 
 
 def test_single_band_scene_for_a_three_band_model(tmp_path):
@@ -256,8 +257,8 @@ def test_windows_are_resampled_to_the_model_gsd(tmp_path):
     seen = []
     spec = planted_spec(tile_size=TILE, overlap=OVERLAP, gsd_m=1.0)
     det = planted_detector(spec)
-    forward = det.module.forward
-    det.module.forward = lambda x: seen.append(tuple(x.shape[-2:])) or forward(x)
+    forward = det.network.forward
+    det.network.forward = lambda x: seen.append(tuple(x.shape[-2:])) or forward(x)
     frame = detect_scene(str(path), det)
     assert set(seen) == {(64, 64)}  # 128 x 128 scene pixels shrunk to the model's 64 x 64
     assert_each_object_once(frame, objs, tol=1.0)  # one model pixel = 1 m
@@ -365,8 +366,8 @@ def test_score_threshold_applies_to_predict_objects(scene):
 def test_cpu_batches_reach_the_detector_channels_last(scene):
     seen = []
     det = planted_detector()
-    forward = det.module.forward
-    det.module.forward = lambda x: seen.append(x) or forward(x)
+    forward = det.network.forward
+    det.network.forward = lambda x: seen.append(x) or forward(x)
     frame = detect_scene(scene, det)
     assert {x.dtype for x in seen} == {torch.float32}
     assert all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
