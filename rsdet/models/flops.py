@@ -10,6 +10,7 @@ activations, attention gates, resizing) is not counted either, the same conventi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from rsdet.models.contract import DetectorNetwork
 
-__all__ = ["count_flops", "count_parameters"]
+__all__ = ["count_flops", "count_flops_by_module", "count_macs", "count_parameters"]
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -51,3 +52,61 @@ def count_flops(module: nn.Module, height: int, width: int, in_channels: int) ->
     finally:
         module.train(was_training)
     return int(counter.get_total_flops())
+
+
+def count_macs(module: nn.Module, *inputs: Any, conv_bias: bool = False) -> int:
+    """Multiply-adds of one eval-mode forward pass ``module(*inputs)`` (FLOPs / 2).
+
+    Args:
+        module: any module; its train/eval mode is restored afterwards.
+        inputs: its positional arguments.
+        conv_bias: also count one addition per output element of every ``Conv2d`` with a
+            bias, as mmcv's flops counter does (the convention of the TinyDet paper's tables);
+            neither counts linear biases.
+    """
+    adds = [0]  # one entry per biased conv call: its output elements
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
+    hooks = [c.register_forward_hook(lambda _m, _i, y: adds.append(y.numel())) for c in convs]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            module(*inputs)
+    finally:
+        module.train(was_training)
+        for h in hooks:
+            h.remove()
+    return int(counter.get_total_flops()) // 2 + (sum(adds) if conv_bias else 0)
+
+
+def count_flops_by_module(
+    module: nn.Module, images: torch.Tensor, depth: int = 1
+) -> dict[str, int]:
+    """FLOPs of one eval-mode ``module(images)``, per submodule (2 x multiply-adds, as above).
+
+    Args:
+        module: any module taking one batch (``images`` is passed as it is, not padded).
+        images: its input.
+        depth: how many levels of submodules to report (1: the direct children).
+
+    Returns:
+        ``{path: FLOPs}``: ``""`` for the whole pass, then every submodule at most ``depth``
+        levels down that ran counted operations, by its ``named_modules`` path (e.g.
+        ``"blocks.2.0"``). Paths nest, so a parent's count includes its children's; work
+        done directly in a parent's ``forward`` is in the parent only. Divide by 2 for the
+        multiply-adds that papers (MobileNet, TinyNet, TinyDet) call "FLOPs". The module's
+        train/eval mode is restored afterwards.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            module(images)
+    finally:
+        module.train(was_training)
+    counts = {"": int(counter.get_total_flops())}
+    for name, ops in counter.get_flop_counts().items():
+        _root, dot, path = name.partition(".")  # "<root class>.blocks.2.0" -> "blocks.2.0"
+        if dot and path.count(".") < depth:
+            counts[path] = int(sum(ops.values()))
+    return counts

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from rsdet.models.contract import DetectorNetwork
-from rsdet.models.flops import count_flops, count_parameters
+from rsdet.models.flops import count_flops, count_flops_by_module, count_parameters
 
 
 class _Padded(DetectorNetwork):
@@ -45,3 +45,24 @@ def test_parameters_by_hand():
     assert count_parameters(nn.BatchNorm2d(4)) == 8  # weight and bias; running stats excluded
     assert count_parameters(nn.Sequential()) == 0
     assert torch.is_grad_enabled()
+
+
+def test_flops_by_module_nest_and_add_up():
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),  # 8 x 27 MACs per pixel
+        nn.Sequential(nn.Conv2d(8, 4, 1, bias=False), nn.ReLU(), nn.Conv2d(4, 2, 1)),
+    ).train()
+    flops = count_flops_by_module(net, torch.zeros(1, 3, 10, 10), depth=2)
+    first, inner_a, inner_b = 2 * 8 * 27 * 100, 2 * 4 * 8 * 100, 2 * 2 * 4 * 100
+    assert flops == {
+        "": first + inner_a + inner_b,
+        "0": first,
+        "1": inner_a + inner_b,
+        "1.0": inner_a,
+        "1.2": inner_b,  # the ReLU counts nothing and is absent
+    }
+    assert count_flops_by_module(net, torch.zeros(1, 3, 10, 10)) == {
+        k: v for k, v in flops.items() if "." not in k
+    }  # depth 1: the direct children only
+    assert flops[""] == count_flops(net, 10, 10, 3)
+    assert net.training  # mode restored
