@@ -1,0 +1,173 @@
+"""``rsdet classify``: train, evaluate and apply tile classifiers, read top to bottom.
+
+train: load labelled tiles -> stratified split -> fit -> score the held-out part ->
+``OUT/classifier.pt`` + ``OUT/report.json``. eval: load tiles -> score -> report (+ PNG).
+predict: images (or scenes cut into tiles) -> one CSV row per image / tile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsdet.classify import (
+    BoVWConfig,
+    ClassifierConfig,
+    Report,
+    TileClassifier,
+    TrainConfig,
+    confusion_png,
+    default_size,
+    load_classifier,
+    load_tiles,
+    save_classifier,
+    score_report,
+    stratified_split,
+    to_rgb8,
+    train_classifier,
+)
+from rsdet.datasets import open_image
+from rsdet.errors import InputError
+from rsdet.io.atomic import write_bytes_atomic
+
+__all__ = [
+    "BoVWConfig",
+    "TrainConfig",
+    "TrainRequest",
+    "evaluate_classifier",
+    "predict_images",
+    "train_tile_classifier",
+]
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything ``rsdet classify train`` was asked (sizes in px; 0 = the model's default)."""
+
+    data: str
+    model: str
+    out: Path
+    size: int = 0
+    val_fraction: float = 0.2
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depthwise: bool = False
+    weights: str | None = None
+    bovw: BoVWConfig = field(default_factory=BoVWConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def train_tile_classifier(req: TrainRequest, log: Callable[[str], None]) -> dict[str, Any]:
+    """Fit, score the held-out split, write ``classifier.pt`` and ``report.json``."""
+    config = ClassifierConfig(
+        req.model,
+        req.size or default_size(req.model),
+        widths=req.widths,
+        depthwise=req.depthwise,
+        weights=req.weights,
+        bovw=req.bovw,
+    )
+    tiles = load_tiles(req.data, config.size)
+    fit_idx, val_idx = stratified_split(tiles.labels, req.val_fraction, req.train.seed)
+    log(
+        f"{len(tiles)} images, {len(tiles.classes)} classes: {len(fit_idx)} train, "
+        f"{len(val_idx)} validation"
+    )
+    start = time.perf_counter()
+    clf = train_classifier(config, tiles.take(fit_idx), req.train, log)
+    seconds = time.perf_counter() - start
+    report = score(clf, tiles.images[val_idx], tiles.labels[val_idx]) if len(val_idx) else None
+    clf.meta = {
+        "data": req.data,
+        "epochs": req.train.epochs,
+        "train_seconds": seconds,
+        "validation": None if report is None else report.to_dict(),
+    }
+    req.out.mkdir(parents=True, exist_ok=True)
+    save_classifier(clf, req.out / "classifier.pt")
+    summary = {"model": req.model, "path": str(req.out / "classifier.pt"), **clf.meta}
+    write_bytes_atomic(req.out / "report.json", json.dumps(summary, indent=2).encode())
+    return summary
+
+
+def score(clf: TileClassifier, images: np.ndarray, labels: np.ndarray) -> Report:
+    """Score ``images`` and time it."""
+    start = time.perf_counter()
+    scores = clf.scores(images)
+    return score_report(scores, labels, clf.classes, time.perf_counter() - start)
+
+
+def evaluate_classifier(data: str, model: Path, confusion: Path | None) -> Report:
+    """Score a classifier on ``data`` (its classes must be the classifier's)."""
+    clf = load_classifier(model)
+    tiles = load_tiles(data, clf.config.size)
+    if tiles.classes != clf.classes:
+        raise InputError(
+            f"{model}: classes {list(clf.classes)} differ from the data's {list(tiles.classes)}"
+        )
+    report = score(clf, tiles.images, tiles.labels)
+    if confusion is not None:
+        confusion_png(report, confusion)
+    return report
+
+
+def predict_images(inputs: list[Path], model: Path, out: Path, tile: int | None) -> int:
+    """Write ``out`` (CSV): ``path, x, y, width, height, class, score`` per image or tile.
+
+    Folders are read for their image files. With ``tile``, every image is cut into
+    ``tile`` px tiles (the last row and column overlap the previous ones). Returns rows.
+    """
+    clf = load_classifier(model)
+    rows: list[list[object]] = []
+    for path in _expand(inputs):
+        with open_image(path) as reader:
+            h, w = reader.height, reader.width
+            windows = _windows(h, w, tile)
+            pixels = np.stack(
+                [
+                    clf.resize(to_rgb8(reader.read_region(y, x, th, tw))[None])[0]
+                    for x, y, tw, th in windows
+                ]
+            )
+        scores = clf.scores(pixels)
+        for (x, y, tw, th), s in zip(windows, scores, strict=True):
+            k = int(s.argmax())
+            rows.append([str(path), x, y, tw, th, clf.classes[k], round(float(s[k]), 6)])
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "x", "y", "width", "height", "class", "score"])
+    writer.writerows(rows)
+    write_bytes_atomic(out, buf.getvalue().encode())
+    return len(rows)
+
+
+def _windows(h: int, w: int, tile: int | None) -> list[tuple[int, int, int, int]]:
+    """``(x, y, width, height)`` of the whole image, or of ``tile`` px tiles covering it."""
+    if tile is None or (h <= tile and w <= tile):
+        return [(0, 0, w, h)]
+    ys = sorted({*range(0, max(h - tile, 0) + 1, tile), max(h - tile, 0)})
+    xs = sorted({*range(0, max(w - tile, 0) + 1, tile), max(w - tile, 0)})
+    return [(x, y, min(tile, w), min(tile, h)) for y in ys for x in xs]
+
+
+def _expand(inputs: list[Path]) -> list[Path]:
+    from rsdet.datasets.pixels import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such image or folder")
+    if not out:
+        raise InputError(f"{', '.join(map(str, inputs))}: no images found")
+    return out
