@@ -69,10 +69,17 @@ def _rs_tinynet() -> Architecture:
     return Architecture(RSTinyNetConfig, build_rs_tinynet)
 
 
+def _tinydet() -> Architecture:
+    from rsdet.models.tinydet import TinyDetConfig, build_tinydet
+
+    return Architecture(TinyDetConfig, build_tinydet)
+
+
 # name -> the architecture, looked up lazily so that loading one does not import the others.
 ARCHITECTURES: dict[str, Callable[[], Architecture]] = {
     "dcfl": _dcfl,
     "rs_tinynet": _rs_tinynet,
+    "tinydet": _tinydet,
 }
 
 # Models shipped in rsdet/weights/, by the name users type after --model.

@@ -18,6 +18,7 @@ from rsdet.structures.rotated_iou import (
     rotated_iou,
 )
 from rsdet.structures.sample import DIFFICULT, NORMAL, TRUNCATED, Sample
+from rsdet.structures.soft_nms import soft_nms
 from rsdet.structures.spatial import overlapping_pairs
 from rsdet.structures.targets import Targets
 
@@ -48,4 +49,5 @@ __all__ = [
     "quad_intersection_area",
     "rboxes_to_gaussian",
     "rotated_iou",
+    "soft_nms",
 ]
