@@ -82,3 +82,45 @@ def test_layer_on_one_by_one_map_and_shapes():
     assert out.shape == (2, 6, 1, 1) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="offset must be"):
         layer(x, torch.zeros(2, 18, 2, 2), mask)
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "dilation"), [((7, 9), 1, 1), ((8, 5), 2, 1), ((1, 1), 1, 1), ((6, 6), 1, 3)]
+)
+def test_gather_sampler_reads_what_grid_sample_reads(size, stride, dilation):
+    # The export-time form: same bilinear reads, zeros outside, for offsets that reach far
+    # outside the map, land on integer positions and stay inside.
+    torch.manual_seed(3)
+    x = torch.randn(2, 5, *size, dtype=torch.float64)
+    w = torch.randn(4, 5, 3, 3, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    pad = dilation
+    ho = (size[0] + 2 * pad - 2 * dilation - 1) // stride + 1
+    wo = (size[1] + 2 * pad - 2 * dilation - 1) // stride + 1
+    off = torch.randn(2, 18, ho, wo, dtype=torch.float64) * 4
+    off[:, :6] = off[:, :6].round()  # some integer positions (bilinear kinks)
+    mask = torch.rand(2, 9, ho, wo, dtype=torch.float64)
+    args = (x, off, w, mask, b, stride, pad, dilation)
+    ref = deform_conv2d(*args, sampler="grid_sample")
+    out = deform_conv2d(*args, sampler="gather")
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+
+
+def test_gather_sampler_fractional_offset_is_bilinear_and_zero_outside():
+    x = torch.tensor([[[[1.0, 2.0, 4.0]]]], dtype=torch.float64)
+    w = torch.ones(1, 1, 1, 1, dtype=torch.float64)
+    off = torch.tensor([0.0, 0.25], dtype=torch.float64).reshape(1, 2, 1, 1).expand(1, 2, 1, 3)
+    assert deform_conv2d(x, off, w, sampler="gather").flatten().tolist() == pytest.approx(
+        [1.25, 2.5, 3.0]
+    )
+    far = torch.tensor([7.0, -5.0], dtype=torch.float64).reshape(1, 2, 1, 1).expand(1, 2, 1, 3)
+    assert deform_conv2d(x, far, w, sampler="gather").abs().max().item() == 0.0
+
+
+def test_layer_sampler_switch_keeps_outputs():
+    torch.manual_seed(4)
+    layer = ModulatedDeformConv2d(6, 3)
+    x, off, mask = torch.randn(1, 6, 5, 7), torch.randn(1, 18, 5, 7) * 2, torch.rand(1, 9, 5, 7)
+    ref = layer(x, off, mask)
+    layer.sampler = "gather"
+    torch.testing.assert_close(layer(x, off, mask), ref, rtol=1e-5, atol=1e-5)
