@@ -48,6 +48,7 @@ def _format(s: dict[str, Any]) -> str:
         f"Parameters   {s['parameters'] / 1e6:.2f} M ({s['parameters']:,})",
         f"FLOPs        {s['flops'] / 1e9:.2f} G at {s['flops_input'][0]} x {s['flops_input'][1]}"
         f" px ({s['flops_convention']})",
+        *_parts(s),
         f"Classes      {len(s['classes'])}: {', '.join(s['classes'])}",
         f"Boxes        {s['box_type']}",
         f"Input        bands {_nums(inp['bands'])}; {scaling}; mean {_nums(inp['mean'])};"
@@ -63,6 +64,27 @@ def _format(s: dict[str, Any]) -> str:
             text = _items(value) if isinstance(value, dict) else str(value)
             lines.append(f"{key.capitalize():12s} {text}")
     return "\n".join(lines)
+
+
+def _parts(s: dict[str, Any]) -> list[str]:
+    """``Parts`` (parameters, multiply-adds) and backbone ``Stages`` lines; none if not named."""
+    if "parts" not in s:
+        return []
+    top = [p for p in s["parts"] if "." not in p["name"]]
+    stages = [p for p in s["parts"] if "." in p["name"] and p["macs"]]
+    h, w = s["flops_input"]
+    each = ", ".join(
+        f"{p['name']} {p['parameters'] / 1e6:.2f} M {p['macs'] / 1e6:.2f} M" for p in top
+    )
+    lines = [
+        f"Parts        {s['macs'] / 1e6:.2f} M multiply-adds at {h} x {w} px"
+        f" ({s['macs_conv_bias'] / 1e6:.2f} M with conv-bias additions): {each}"
+        " (parameters, multiply-adds)"
+    ]
+    if stages:
+        each = ", ".join(f"{p['name']} {p['macs'] / 1e6:.2f}" for p in stages)
+        lines.append(f"Stages       {each} (M multiply-adds)")
+    return lines
 
 
 def _recipe(recipe: Any) -> Any:

@@ -2,11 +2,12 @@
 
 A detector network is a :class:`DetectorNetwork`. Everything outside the network (the
 :class:`~rsdet.models.detector.Detector` wrapper, scene detection, validation, FLOP counting,
-and next ONNX export and compression) uses only what is written here::
+ONNX export and, next, compression) uses only what is written here::
 
     images (B, C, H, W) standardised, H and W multiples of size_divisor
-      -> network(images)                     raw head outputs: tensors only (what export traces)
-      -> network.decode(raw, (H, W), post)   one Detections per image, in input pixels
+      -> network(images)                    raw head outputs: tensors only (what export traces)
+      -> network.decode(raw, (H, W), post)  one Detections per image, in input pixels
+      -> network.dense_predictions(raw, (H, W))  every prior's box and scores, before NMS
 
     training: network(images, targets) -> {loss name: scalar}, summed by the engine
 
@@ -76,6 +77,26 @@ class DetectorNetwork(nn.Module, Generic[RawT], metaclass=ABCMeta):
             Boxes in input pixels (HBoxes clipped to the input, or RBoxes in rsdet's le90
             convention), scores in (0, 1), 0-based labels; best first after NMS.
         """
+
+    def dense_predictions(self, raw: RawT, image_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Every prior's box and class scores, before any threshold or NMS.
+
+        What a runtime that filters and suppresses on its own needs (the Deepness QGIS
+        plugin reads this from an exported file, see :mod:`rsdet.export.deepness`); it is
+        traceable, and :meth:`decode` applied to the same ``raw`` keeps a subset of it.
+
+        Args:
+            raw: the raw outputs of a batch.
+            image_hw: ``(height, width)`` of the network input, pixels.
+
+        Returns:
+            ``boxes`` (B, N, 4) ``x1 y1 x2 y2`` clipped to the input, or (B, N, 5) le90
+            ``cx cy w h theta``, in input pixels; ``scores`` (B, N, K) in (0, 1).
+
+        Raises:
+            NotImplementedError: the network has no dense form.
+        """
+        raise NotImplementedError(f"{type(self).__name__} gives no dense predictions")
 
     def deploy(self) -> DetectorNetwork[RawT]:
         """Remove training-only parts in place (outputs unchanged); returns ``self``."""

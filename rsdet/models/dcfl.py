@@ -43,10 +43,12 @@ class DCFLConfig:
     Attributes:
         num_classes: object classes (15 for DOTA-v1.0).
         in_channels: input bands.
-        backbone: ``"resnet50"`` (the paper), ``"resnet101"``, ``"resnet18"``/``"resnet34"``,
-            or for CPU use the YOLOv8-style CSP backbone at nano (``"csp-n"``: width 0.25,
-            depth 0.33) or small (``"csp-s"``: width 0.5) size. ``frozen_stages``,
-            ``norm_eval`` and ``backbone_weights`` concern the ResNets only.
+        backbone: any name of :data:`rsdet.models.backbones.BACKBONES` (an unknown one is a
+            ConfigError): ``"resnet50"`` (the paper), ``"resnet101"``, ``"resnet18"`` /
+            ``"resnet34"``, or for CPU use the YOLOv8-style CSP backbone at nano (``"csp-n"``:
+            width 0.25, depth 0.33) or small (``"csp-s"``: width 0.5) size, or a mobile one
+            (``"mobilenetv3-large"``, ``"tinynet-c"`` ...). ``frozen_stages`` and
+            ``norm_eval`` concern the ResNets only.
         backbone_weights: a torchvision-style ImageNet state-dict file, or None to train the
             backbone from scratch. ``frozen_stages`` and ``norm_eval`` apply only with
             weights: a random backbone must learn all its stages and BN statistics.
@@ -72,9 +74,7 @@ class DCFLConfig:
 
     num_classes: int = 15
     in_channels: int = 3
-    backbone: Literal["resnet18", "resnet34", "resnet50", "resnet101", "csp-n", "csp-s"] = (
-        "resnet50"
-    )
+    backbone: str = "resnet50"
     backbone_weights: str | None = None
     frozen_stages: int = 1
     norm_eval: bool = True
@@ -90,6 +90,9 @@ class DCFLConfig:
     iou: MaxIoUAssigner = field(default_factory=MaxIoUAssigner)
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        self.backbone_config()  # an unknown backbone name is a ConfigError here
 
     def backbone_config(self) -> BackboneConfig:
         """The backbone part of this config (C2-C5, or C3-C5 of a CSP, down to stride 32)."""
@@ -245,6 +248,10 @@ class DCFL(DetectorNetwork[DCFLRaw]):
         # Assignment and losses in float32 even under autocast (pixel coordinates, IoUs).
         return self.loss(_flatten(cls).float(), _flatten(deltas).float(), priors, moved, targets)
 
+    def parts(self) -> dict[str, nn.Module]:
+        """The parts a cost breakdown lists (``rsdet info``)."""
+        return {"backbone": self.backbone, "neck": self.neck, "head": self.head}
+
     def priors(self, feats: list[Tensor]) -> Tensor:
         """(N, 5) le135 static priors: squares of side ``prior_scale * stride``, theta 0.
 
@@ -349,6 +356,17 @@ class DCFL(DetectorNetwork[DCFLRaw]):
                 scores.append(s[top])
             out.append(_select(torch.cat(scores), torch.cat(boxes), postprocess))
         return out
+
+    def dense_predictions(self, raw: DCFLRaw, image_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Every static prior decoded, (B, N, 5) le90 boxes; sigmoid scores (B, N, C).
+
+        The same arithmetic as :meth:`decode` (which first keeps the top priors per level).
+        """
+        cls, deltas = raw
+        priors = self.priors(cls)  # (N, 5) le135
+        boxes = DCFL_CODER.decode(priors, _flatten(deltas).float(), max_shape=image_hw)
+        le90 = RBoxes(boxes.reshape(-1, 5)).regularized().tensor  # (B N, 5) -> canonical
+        return le90.reshape(boxes.shape), _flatten(cls).float().sigmoid()
 
 
 def _select(scores: Tensor, boxes: Tensor, pp: Postprocess) -> Detections:

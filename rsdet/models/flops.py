@@ -10,7 +10,8 @@ activations, attention gates, resizing) is not counted either, the same conventi
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -18,7 +19,23 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from rsdet.models.contract import DetectorNetwork
 
-__all__ = ["count_flops", "count_flops_by_module", "count_macs", "count_parameters"]
+__all__ = [
+    "HasParts",
+    "count_flops",
+    "count_flops_by_module",
+    "count_macs",
+    "count_macs_by_part",
+    "count_parameters",
+]
+
+
+@runtime_checkable
+class HasParts(Protocol):
+    """A network that names its parts for cost breakdowns (TinyDet, RS-TinyNet, DCFL)."""
+
+    def parts(self) -> dict[str, nn.Module]:
+        """Part name -> submodule, in forward order."""
+        ...
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -110,3 +127,74 @@ def count_flops_by_module(
         if dot and path.count(".") < depth:
             counts[path] = int(sum(ops.values()))
     return counts
+
+
+def count_macs_by_part(
+    module: nn.Module,
+    inputs: tuple[Any, ...],
+    parts: Mapping[str, nn.Module],
+    conv_bias: bool = False,
+) -> dict[str, int]:
+    """Multiply-adds of one eval-mode ``module(*inputs)``, in all and per part.
+
+    Each part's count is the work done while it runs (every call, e.g. a head shared by the
+    pyramid levels), so parts may nest (``backbone`` and ``backbone.blocks.0``); work outside
+    every part is only in the total.
+
+    Args:
+        module: any module; its train/eval mode is restored afterwards.
+        inputs: its positional arguments.
+        parts: name -> a submodule of ``module`` called during its forward (or a
+            ``ModuleList`` / ``ModuleDict`` whose members are).
+        conv_bias: also count one addition per output element of biased ``Conv2d`` s, as
+            :func:`count_macs` does.
+
+    Returns:
+        ``{"": total, name: multiply-adds}`` (a part that never ran counts 0).
+    """
+    adds = [0]  # running total of biased conv output elements
+
+    def conv_hook(_m: nn.Module, _i: Any, y: torch.Tensor) -> None:
+        adds[0] += y.numel()
+
+    counter = FlopCounterMode(display=False)
+    flops = dict.fromkeys(parts, 0)
+    bias = dict.fromkeys(parts, 0)
+    open_calls: dict[str, list[tuple[int, int]]] = {name: [] for name in parts}
+
+    def enter(name: str) -> Any:
+        def hook(_m: nn.Module, _i: Any) -> None:
+            open_calls[name].append((counter.get_total_flops(), adds[0]))
+
+        return hook
+
+    def leave(name: str) -> Any:
+        def hook(_m: nn.Module, _i: Any, _o: Any) -> None:
+            f0, a0 = open_calls[name].pop()
+            flops[name] += counter.get_total_flops() - f0
+            bias[name] += adds[0] - a0
+
+        return hook
+
+    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
+    hooks = [c.register_forward_hook(conv_hook) for c in convs]
+    for name, part in parts.items():
+        # a ModuleList / ModuleDict is never called itself: its members are
+        members = part.children() if isinstance(part, nn.ModuleList | nn.ModuleDict) else [part]
+        for m in members:
+            hooks += [
+                m.register_forward_pre_hook(enter(name)),
+                m.register_forward_hook(leave(name)),
+            ]
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode(), counter:
+            module(*inputs)
+    finally:
+        module.train(was_training)
+        for h in hooks:
+            h.remove()
+    total = int(counter.get_total_flops()) // 2 + (adds[0] if conv_bias else 0)
+    per_part = {n: int(flops[n]) // 2 + (bias[n] if conv_bias else 0) for n in parts}
+    return {"": total, **per_part}

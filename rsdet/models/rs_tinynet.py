@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 from rsdet.config import ConfigError
@@ -170,6 +171,24 @@ class RSTinyNet(DetectorNetwork[RSTinyNetRaw]):
         if sum(sizes) != raw.boxes.shape[1]:
             raise ValueError(f"input {height}x{width} is not a multiple of {self.size_divisor}")
         return decode_detections(raw.cls_logits, raw.boxes, sizes, image_hw, postprocess)
+
+    def dense_predictions(
+        self, raw: RSTinyNetRaw, image_hw: tuple[int, int]
+    ) -> tuple[Tensor, Tensor]:
+        """Boxes clipped to the input, (B, N, 4) ``x1 y1 x2 y2``; sigmoid scores (B, N, K)."""
+        height, width = image_hw
+        x1, y1, x2, y2 = raw.boxes.unbind(-1)
+        clipped = [x1.clamp(0, width), y1.clamp(0, height), x2.clamp(0, width), y2.clamp(0, height)]
+        return torch.stack(clipped, dim=-1), raw.cls_logits.sigmoid()
+
+    def parts(self) -> dict[str, nn.Module]:
+        """The parts a cost breakdown lists (``rsdet info``), ARB (training only) excluded."""
+        return {
+            "backbone": self.backbone,
+            "attention": self.attention,
+            "neck": self.neck,
+            "head": self.head,
+        }
 
     def deploy(self) -> RSTinyNet:
         """Drop the training-only auxiliary branch (inference outputs are unchanged)."""

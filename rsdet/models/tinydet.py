@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rsdet.config import ConfigError
 from rsdet.models.anchors import AnchorGenerator
@@ -60,6 +60,8 @@ class TinyDetConfig:
             coarsest of ``strides`` and must output every one of them.
         backbone_weights: a local weights file for the backbone (trained in full, no frozen
             stages, as TinyDet), or None to start from scratch.
+        backbone_align: the backbone's feature-alignment pool (MobileNetV3 / EfficientNet
+            backbones only); None: the backbone's design (on for MobileNetV3-BC and -D).
         strides: pyramid (and anchor) strides, doubling, finest first.
         fpn_groups: SCConv groups of TinyFPN, one per level.
         rpn_groups: SCConv groups of TinyRPN.
@@ -79,6 +81,7 @@ class TinyDetConfig:
     in_channels: int = 3
     backbone: str = "mobilenetv3-bc"
     backbone_weights: str | None = None
+    backbone_align: bool | None = None
     strides: tuple[int, ...] = (4, 8, 16, 32, 64)
     fpn_groups: tuple[int, ...] = (49, 7, 5, 1, 1)
     rpn_groups: int = 49
@@ -211,6 +214,10 @@ class TinyDet(DetectorNetwork[TinyDetRaw]):
         losses.update(rcnn_loss(self.rcnn, feats, proposals, targets, self.rcnn_train))
         return losses
 
+    def parts(self) -> dict[str, nn.Module]:
+        """The parts a cost breakdown lists (``rsdet info``): the paper's table rows."""
+        return {"backbone": self.backbone, "neck": self.neck, "rpn": self.rpn, "rcnn": self.rcnn}
+
     @torch.no_grad()
     def decode(
         self, raw: TinyDetRaw, image_hw: tuple[int, int], postprocess: Postprocess
@@ -281,6 +288,7 @@ def _backbone(config: TinyDetConfig, load_weights: bool) -> Backbone:
         weights=config.backbone_weights,
         frozen_stages=0,
         norm_eval=False,
+        align=config.backbone_align,
     )
     backbone = build_backbone(named, load_weights)
     if tuple(backbone.strides[-len(config.strides) :]) != config.strides:

@@ -25,3 +25,11 @@ class Backbone(nn.Module):
     def forward(self, images: Tensor) -> list[Tensor]:
         """Multi-scale feature maps, finest first (subclasses implement it)."""
         raise NotImplementedError
+
+    def named_stages(self) -> dict[str, nn.Module]:
+        """The backbone's parts, in forward order, for cost breakdowns (``rsdet info``).
+
+        Keys are submodule paths. By default the direct submodules; a backbone whose stages
+        sit in one container lists them one by one.
+        """
+        return dict(self.named_children())

@@ -76,6 +76,9 @@ class BackboneConfig:
         frozen_stages: ResNet stages kept fixed when starting from weights (1: stem and
             ``layer1``); a random backbone trains every stage.
         norm_eval: keep a ResNet's BatchNorm in eval mode when starting from weights.
+        align: the feature-alignment pool of MobileNetV3 and EfficientNet / TinyNet
+            backbones (TinyDet's trick, :mod:`~rsdet.models.backbones.mbconv`); None: the
+            design's (on for MobileNetV3-BC and -D, off otherwise). CSP and ResNet have none.
     """
 
     name: str
@@ -84,11 +87,14 @@ class BackboneConfig:
     weights: str | None = None
     frozen_stages: int = 1
     norm_eval: bool = True
+    align: bool | None = None
 
     def __post_init__(self) -> None:
         if self.name not in BACKBONES:
             known = ", ".join(BACKBONES)
             raise ConfigError(f"backbone: unknown name {self.name!r} (known: {known})")
+        if self.align is not None and isinstance(BACKBONES[self.name], CSPScale | ResNetDepth):
+            raise ConfigError(f"backbone: {self.name} has no feature-alignment switch")
 
 
 def build_backbone(config: BackboneConfig, load_weights: bool = True) -> Backbone:
@@ -142,9 +148,10 @@ def _mobile(
         )
     net: MobileNetV3 | EfficientNet
     if isinstance(kind, NetSpec):
-        net = MobileNetV3(kind, config.in_channels, config.max_stride)
+        net = MobileNetV3(kind, config.in_channels, config.max_stride, align=config.align)
     else:
-        net = EfficientNet(kind, config.in_channels, config.max_stride)
+        align = False if config.align is None else config.align
+        net = EfficientNet(kind, config.in_channels, config.max_stride, align=align)
     if config.weights is not None and load_weights:
         net.load_weights(Path(config.weights))
     return net

@@ -174,3 +174,7 @@ class CSPBackbone(Backbone):
             x = stage(x)
             feats.append(x)
         return feats
+
+    def named_stages(self) -> dict[str, nn.Module]:
+        """The stem and each stage (``stages.i``)."""
+        return {"stem": self.stem, **{f"stages.{i}": s for i, s in enumerate(self.stages)}}

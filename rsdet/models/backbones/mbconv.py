@@ -366,6 +366,14 @@ class MBConvNet(Backbone):
             feats.append(self.extra(feats[-1]))  # /64
         return feats
 
+    def named_stages(self) -> dict[str, nn.Module]:
+        """Stem conv and norm, each built stage (``blocks.i``), and the extra stage if any."""
+        parts: dict[str, nn.Module] = {"conv_stem": self.conv_stem, "bn1": self.bn1}
+        parts.update({f"blocks.{i}": stage for i, stage in enumerate(self.blocks)})
+        if len(self.extra):
+            parts["extra"] = self.extra
+        return parts
+
     def classify(self, images: Tensor) -> Tensor:
         """(B, C, H, W) images -> (B, num_classes) logits (needs a head: ``num_classes``)."""
         if self.num_classes is None:
