@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rsdet.errors import RsdetError
 
@@ -24,7 +25,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RsdetError as err:
-        err_console.print(f"[bold red]Error:[/] {err}", soft_wrap=True)
+        # Escaped: messages hold paths and hints like rsdet[cluster], not rich markup.
+        err_console.print(f"[bold red]Error:[/] {escape(str(err))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrupted.[/] Re-run with --resume to continue.")

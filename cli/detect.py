@@ -43,7 +43,12 @@ def detect(
         ),
     ],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Checkpoint file or packaged model name.")
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Checkpoint file, packaged model name, or .onnx from rsdet export.",
+        ),
     ] = "default",
     tile_size: Annotated[
         int | None,
@@ -109,6 +114,32 @@ def detect(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Run the scenes on a Dask cluster: local:N (N worker processes here), an "
+            "address such as tcp://host:8786, or a scheduler file (.json). Same output as "
+            "without. Needs pip install 'rsdet\\[cluster]'.",
+        ),
+    ] = None,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            help="With --scheduler: stop at the first scene that fails (otherwise failed "
+            "scenes are listed at the end, the others written, and the exit status is 1).",
+        ),
+    ] = False,
+    no_scene_merge: Annotated[
+        bool,
+        typer.Option(
+            "--no-scene-merge",
+            help="Do not merge objects across the borders of touching or overlapping scenes "
+            "(e.g. for scenes of one place at different dates).",
+        ),
+    ] = False,
 ) -> None:
     """Detect objects in SCENES and write one polygon per object in map coordinates.
 
@@ -127,6 +158,7 @@ def detect(
             bands=_parse_bands(bands),
             resample=not no_resample,
             require_crs=require_crs,
+            scene_merge=not no_scene_merge,
         )
         with _warnings_on_stderr():
             summary = detect_to_file(
@@ -139,11 +171,16 @@ def detect(
                 resume=resume,
                 overwrite=overwrite,
                 quiet=quiet or as_json,
+                scheduler=scheduler or None,
+                fail_fast=fail_fast,
             )
         if as_json:
             print_json(json.dumps(summary.to_dict(), indent=2))
         elif not quiet:
             _print_summary(summary)
+    if summary.failed:
+        _print_failures(summary)
+        raise typer.Exit(code=1)
 
 
 def _parse_bands(text: str | None) -> tuple[int, ...] | None:
@@ -173,6 +210,8 @@ def _warnings_on_stderr() -> Iterator[None]:
 
 def _print_summary(summary: Any) -> None:
     for scene in summary.scenes:
+        if scene.error is not None:
+            continue  # listed by _print_failures
         skipped = f" ({scene.skipped} empty, skipped)" if scene.skipped else ""
         err_console.print(
             f"{scene.path}: {scene.tiles} tiles{skipped}, {scene.detections} detections "
@@ -184,3 +223,22 @@ def _print_summary(summary: Any) -> None:
     files = ", ".join(summary.files)
     line = f"{summary.objects} objects written to {files} in {summary.seconds:.1f} s"
     err_console.print(Text(line, style="bold"), soft_wrap=True)
+
+
+def _print_failures(summary: Any) -> None:
+    """Name every failed scene, say what was written anyway and how to retry."""
+    failed = summary.failed
+    head = f"{len(failed)} of {len(summary.scenes)} scenes failed and are not in the layer:"
+    err_console.print(Text.assemble(("Error: ", "bold red"), head), soft_wrap=True)
+    for scene in failed:
+        err_console.print(f"  {scene.path}: {scene.error}", soft_wrap=True, markup=False)
+    written = "Nothing was written."
+    if summary.files:
+        where = ", ".join(summary.files)
+        written = f"{summary.objects} objects of the other scenes were written to {where}."
+    err_console.print(
+        f"{written} The journal is kept: rerun the same command with --resume --overwrite "
+        "to retry only what failed.",
+        soft_wrap=True,
+        markup=False,
+    )

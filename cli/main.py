@@ -7,9 +7,11 @@ so ``rsdet --help`` never imports torch, rasterio or geopandas.
 from __future__ import annotations
 
 import typer
+from rsdet.cli import classify as _classify
 from rsdet.cli import demo as _demo
 from rsdet.cli import detect as _detect
 from rsdet.cli import eval as _eval
+from rsdet.cli import export as _export
 from rsdet.cli import info as _info
 from rsdet.cli import split as _split
 from rsdet.cli import train as _train
@@ -34,7 +36,9 @@ app.command("train")(_train.train)
 app.command("eval")(_eval.eval)
 app.command("split")(_split.split)
 app.command("info")(_info.info)
+app.command("export")(_export.export)
 app.command("demo")(_demo.demo)
+app.add_typer(_classify.app, name="classify")
 
 
 def main() -> None:

@@ -3,6 +3,9 @@
 :func:`load_runner` turns what the user passed as ``model`` into a :class:`ModelRunner`:
 
 * a checkpoint path or packaged model name -> :func:`rsdet.load_model` -> :class:`Detector`;
+* an ``.onnx`` file written by ``rsdet export`` -> :class:`OnnxRunner`: ONNX Runtime runs the
+  network, the architecture's own decode (rebuilt from the file's metadata, no weights in
+  torch) turns its outputs into detections (:mod:`rsdet.export.runtime`);
 * an rsdet :class:`Detector` -> :class:`DetectorRunner`: pixels are range-scaled as its
   ModelSpec says (fixed range, or a percentile stretch measured once per scene), batched
   into a (B, C, H, W) float tensor and sent through ``predict_batch``;
@@ -29,14 +32,22 @@ import numpy as np
 import torch
 
 from rsdet.errors import InputError
+from rsdet.export.runtime import OnnxModel, load_onnx
 from rsdet.io.radiometry import Radiometry, percentile_radiometry
 from rsdet.io.raster import SceneInfo
 from rsdet.models.detector import Detector
-from rsdet.models.spec import Postprocess
+from rsdet.models.spec import ModelSpec, Postprocess
 from rsdet.models.zoo import load_model, resolve_model_path
 from rsdet.structures import Detections, HBoxes, RBoxes
 
-__all__ = ["DetectorRunner", "ModelRunner", "PredictRunner", "load_runner"]
+__all__ = [
+    "DetectorRunner",
+    "ModelRunner",
+    "OnnxRunner",
+    "PredictRunner",
+    "SpecRunner",
+    "load_runner",
+]
 
 
 class ModelRunner(ABC):
@@ -74,16 +85,14 @@ class ModelRunner(ABC):
         """Detections per image, in that image's pixels, post-processed as asked."""
 
 
-class DetectorRunner(ModelRunner):
-    """An rsdet :class:`Detector`: scaled float batches through ``predict_batch``."""
+class SpecRunner(ModelRunner):
+    """A model with an rsdet ModelSpec: its defaults, bands and range scaling come from it."""
 
-    def __init__(self, detector: Detector, identity: Any) -> None:
-        spec = self.spec = detector.spec
-        self.detector, self.identity = detector, identity
+    def __init__(self, spec: ModelSpec, identity: Any) -> None:
+        self.spec, self.identity = spec, identity
         self.classes, self.oriented = spec.classes, spec.oriented
         self.tile_size, self.overlap, self.gsd_m = spec.tile_size, spec.overlap, spec.input.gsd_m
-        self.postprocess = detector.postprocess
-        self._on_cpu = detector.device.type == "cpu"
+        self.postprocess = spec.postprocess()
         mean, std = spec.input.standardisation()
         self._mean, self._std = mean.astype(np.float32), std.astype(np.float32)
 
@@ -99,6 +108,16 @@ class DetectorRunner(ModelRunner):
         else:
             radiometry = Radiometry(*spec.fixed_range())
         return radiometry.to_unit
+
+
+class DetectorRunner(SpecRunner):
+    """An rsdet :class:`Detector`: scaled float batches through ``predict_batch``."""
+
+    def __init__(self, detector: Detector, identity: Any) -> None:
+        super().__init__(detector.spec, identity)
+        self.detector = detector
+        self.postprocess = detector.postprocess
+        self._on_cpu = detector.device.type == "cpu"
 
     def collate(self, images: list[Any]) -> Any:
         """(B, C, H, W) float32 tensor; on the CPU channels-last and already standardised.
@@ -123,6 +142,25 @@ class DetectorRunner(ModelRunner):
         return self.detector.predict_batch(
             batch, standardised=self._on_cpu, postprocess=postprocess
         )
+
+
+class OnnxRunner(SpecRunner):
+    """An exported ONNX file (:class:`~rsdet.export.runtime.OnnxModel`) run by ONNX Runtime."""
+
+    def __init__(self, model: OnnxModel, identity: Any) -> None:
+        super().__init__(model.spec, identity)
+        self.model = model
+
+    def collate(self, images: list[Any]) -> Any:
+        """(B, C, H, W) float32, standardised here in the reader thread (off the model's)."""
+        batch = np.stack(images).astype(np.float32, copy=False)
+        batch -= self._mean[:, None, None]
+        batch /= self._std[:, None, None]
+        return batch
+
+    def run(self, batch: Any, postprocess: Postprocess) -> list[Detections]:
+        """``predict_batch`` with the run's post-processing."""
+        return self.model.predict_batch(batch, postprocess)
 
 
 class PredictRunner(ModelRunner):
@@ -161,6 +199,12 @@ def _as_detections(prediction: Any, score_thr: float) -> Detections:
     return dets[kept]
 
 
+def _file_identity(path: Path) -> dict[str, Any]:
+    """A model file as a resume journal records it: changed file, different run."""
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+
 def load_runner(model: Any, device: str = "auto") -> ModelRunner:
     """Wrap ``model`` (see the module docstring); ``device`` applies to paths and names.
 
@@ -168,13 +212,14 @@ def load_runner(model: Any, device: str = "auto") -> ModelRunner:
         RsdetError: unknown model name or unreadable checkpoint, or no CUDA for ``cuda``.
         TypeError: ``model`` is none of the accepted kinds.
     """
+    if isinstance(model, (str, Path)) and str(model).lower().endswith(".onnx"):
+        path = Path(model)
+        return OnnxRunner(load_onnx(path, device=device), _file_identity(path))
     if isinstance(model, (str, Path)):
         if str(device).startswith("cuda") and not torch.cuda.is_available():
             raise InputError(f"--device {device}: no CUDA device is available")
         path = resolve_model_path(model)
-        stat = path.stat()
-        identity = {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
-        return DetectorRunner(load_model(path, device=device), identity)
+        return DetectorRunner(load_model(path, device=device), _file_identity(path))
     if isinstance(model, Detector):
         return DetectorRunner(model, f"Detector:{model.spec.arch}")
     if not callable(getattr(model, "predict", None)):

@@ -1,12 +1,18 @@
 """Detect objects in whole scenes and deliver them as georeferenced polygons.
 
-Data path for one scene (each arrow is one function or module)::
+Data path of a run (each arrow is one function or module)::
 
-    read_scene_info -> _resolve (options against the model, once) -> plan_tiles (GSD
-      resampling, tile grid, nodata skip)
-      -> Prefetcher (reader thread: read window, scale pixels, stack a batch)
-      -> model, one batch at a time -> tiles_to_scene (edge flags, scene pixels) -> journal
-      -> merge_detections (across tiles) -> detections_frame (polygons in the CRS)
+    read_scene_info (every scene) -> _resolve (options against the model, once)
+      -> per scene: plan_scene (GSD resampling, tile grid, nodata skip, radiometry)
+         -> run_batches (reader thread: read window, scale pixels, stack a batch; model, one
+            batch at a time; tiles_to_scene: edge flags, scene pixels) -> journal
+      -> per scene: merge_detections (across tiles)
+      -> merge_scenes (across the borders of adjacent or overlapping scenes, map frame)
+      -> detections_frame (polygons in the CRS) -> one layer
+
+The per-scene steps run here, one scene after the other, or on a Dask cluster
+(:mod:`rsdet.pipelines.detect_cluster`, when ``scheduler`` is given); the merges run here
+in both cases, from the journal, so both give the same layer.
 
 Scenes of a run go into one layer (:func:`detect_to_file`), or one scene into a
 GeoDataFrame (:func:`detect_scene`). A model is an rsdet :class:`Detector` or any object
@@ -18,35 +24,31 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import torch
 from rich.progress import Progress, TextColumn
 from rsdet.pipelines.detect_models import ModelRunner, load_runner
-from rsdet.pipelines.detect_plan import batch_reader, plan_tiles
+from rsdet.pipelines.detect_units import (
+    RunSettings,
+    SceneSummary,
+    plan_scene,
+    run_batches,
+)
 from rsdet.pipelines.progress import make_progress
 
 from rsdet.errors import InputError
-from rsdet.io.journal import Journal, JournalRecord, journal_path
-from rsdet.io.prefetch import Prefetcher
-from rsdet.io.raster import (
-    SceneInfo,
-    SceneWarning,
-    check_bands,
-    open_dataset,
-    read_scene_info,
-    reading_env,
-)
+from rsdet.io.georef import pixel_map
+from rsdet.io.journal import Journal, journal_path
+from rsdet.io.raster import SceneInfo, SceneWarning, check_bands, read_scene_info, reading_env
 from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
-from rsdet.merge import MergeConfig, merge_detections, tiles_to_scene
-from rsdet.models.spec import Postprocess
-from rsdet.structures import Detections
-from rsdet.tiling import TilePlan
+from rsdet.merge import MergeConfig, merge_detections
+from rsdet.merge_scenes import ScenePlacement, merge_scenes
 
 __all__ = ["DetectOptions", "RunSummary", "SceneSummary", "detect_scene", "detect_to_file"]
 
@@ -66,6 +68,8 @@ class DetectOptions:
         require_crs: a scene without a CRS is an error instead of a warning.
         prefetch: batches read ahead of the model (memory: about ``prefetch + 2`` batches).
         merge: cross-tile merge settings; its ``iou_thr`` is replaced by the run's.
+        scene_merge: also merge objects across the borders of scenes that touch or overlap
+            (:mod:`rsdet.merge_scenes`); turn it off for scenes of one place at other dates.
     """
 
     tile_size: int | None = None
@@ -78,33 +82,16 @@ class DetectOptions:
     require_crs: bool = False
     prefetch: int = 2
     merge: MergeConfig = field(default_factory=MergeConfig)
-
-
-@dataclass
-class SceneSummary:
-    """What happened to one scene.
-
-    Attributes:
-        path: the scene.
-        tiles, skipped: tiles in its grid, and those skipped for holding no data.
-        detections: boxes the model returned (all tiles, before the cross-tile merge).
-        objects: features written for the scene (after the merge).
-        gsd_m: the scene's pixel size along x in metres (None without a CRS).
-        resampled: windows were resampled to the model's GSD.
-    """
-
-    path: str
-    tiles: int = 0
-    skipped: int = 0
-    detections: int = 0
-    objects: int = 0
-    gsd_m: float | None = None
-    resampled: bool = False
+    scene_merge: bool = True
 
 
 @dataclass
 class RunSummary:
-    """What a run produced (``rsdet detect --json`` prints this)."""
+    """What a run produced (``rsdet detect --json`` prints this).
+
+    A scene whose ``error`` is set failed on the cluster and is not in the layer; the
+    journal is then kept, so ``--resume --overwrite`` retries only what is missing.
+    """
 
     output: str | None
     objects: int
@@ -116,27 +103,10 @@ class RunSummary:
         """Plain data for JSON."""
         return asdict(self)
 
-
-@dataclass(frozen=True)
-class RunSettings:
-    """A run's options resolved once against the model and the scenes: nothing is None.
-
-    Attributes:
-        tile_size, overlap: tile edge and overlap, pixels at the model's GSD.
-        bands: per scene, the 1-based bands fed to the model, in model-channel order.
-        postprocess: per-tile post-processing.
-        merge: the cross-tile merge; its ``iou_thr`` is the post-processing's.
-        batch_size, prefetch, resample: as in :class:`DetectOptions`.
-    """
-
-    tile_size: int
-    overlap: int
-    bands: tuple[tuple[int, ...], ...]
-    postprocess: Postprocess
-    merge: MergeConfig
-    batch_size: int
-    prefetch: int
-    resample: bool
+    @property
+    def failed(self) -> list[SceneSummary]:
+        """The scenes that failed (not in the layer)."""
+        return [s for s in self.scenes if s.error is not None]
 
 
 # --- one scene ------------------------------------------------------------------------
@@ -172,83 +142,77 @@ def _resolve(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOption
     )
 
 
-def _scene_detections(
+def _detect_scene(
     index: int,
     scene: SceneInfo,
     runner: ModelRunner,
     run: RunSettings,
     journal: Journal,
     progress: Progress,
-) -> tuple[Detections, np.ndarray, SceneSummary]:
-    """Run the model over a scene's valid tiles; return all its detections, unmerged."""
-    bands = run.bands[index]
-    with open_dataset(scene.path) as ds:
-        tiling = (run.tile_size, run.overlap)
-        plan = plan_tiles(ds, scene, bands, tiling, runner.gsd_m, run.resample)
-        prepare = runner.prepare(ds, scene, bands)
-    summary = SceneSummary(scene.path, len(plan.windows), len(plan.windows) - len(plan.valid))
-    summary.resampled = plan.scale != (1.0, 1.0)
-    summary.gsd_m = scene.pixel_size_m[0] if scene.pixel_size_m else None
-    # Batches are fixed slices of the valid tiles, so a resumed run batches like the first.
-    size = run.batch_size
-    batches = [plan.valid[i : i + size] for i in range(0, len(plan.valid), size)]
-    todo = [b for b in range(len(batches)) if not journal.done(index, b)]
+) -> SceneSummary:
+    """Run the model over a scene's valid tiles that the journal lacks; journal each batch."""
+    plan = plan_scene(index, scene, runner, run)
+    summary = plan.summary(scene)
+    todo = [b for b in range(len(plan.batches)) if not journal.done(index, b)]
     found = sum(len(r) for r in journal.scene_records(index))
-    done_before = len(plan.valid) - sum(len(batches[b]) for b in todo)
+    valid = len(plan.tiles.valid)
     task = progress.add_task(
         Path(scene.path).name,
-        total=len(plan.valid),
-        completed=done_before,
+        total=valid,
+        completed=valid - sum(len(plan.batches[b]) for b in todo),
         skipped=summary.skipped,
         objects=found,
         rate="-",
     )
-    reader = batch_reader(scene, bands, plan, batches, prepare, runner.collate)
     started, tiles_done = time.perf_counter(), 0
-    with Prefetcher(reader, todo, run.prefetch) as stream:
-        for b, batch in zip(todo, stream, strict=True):
-            dets = runner.run(batch, run.postprocess)
-            record = _record(index, b, batches[b], dets, plan, scene, run.merge)
-            journal.append(record)
-            found += len(record)
-            tiles_done += len(batches[b])
-            rate = tiles_done / (time.perf_counter() - started)
-            progress.update(task, advance=len(batches[b]), objects=found, rate=f"{rate:.1f}")
-    dets, fragment = journal.scene_detections(index, runner.oriented)
-    summary.detections = len(dets)
-    return dets, fragment, summary
+    for record in run_batches(scene, plan, todo, runner, run):
+        journal.append(record)
+        found += len(record)
+        advance = len(plan.batches[record.batch])
+        tiles_done += advance
+        rate = tiles_done / (time.perf_counter() - started)
+        progress.update(task, advance=advance, objects=found, rate=f"{rate:.1f}")
+    return summary
 
 
-def _record(
-    index: int,
-    batch: int,
-    tiles: list[int],
-    dets_per_tile: list[Detections],
-    plan: TilePlan,
-    scene: SceneInfo,
-    merge: MergeConfig,
-) -> JournalRecord:
-    """One batch's detections in scene pixels, with their edge flags, for the journal."""
-    scene_hw = (scene.height, scene.width)
-    shifted, fragments = tiles_to_scene(dets_per_tile, tiles, plan, scene_hw, merge.edge_margin_px)
-    return JournalRecord.from_tiles(index, batch, tiles, shifted, fragments)
-
-
-def _scene_frame(
-    index: int,
-    scene: SceneInfo,
-    name: str,
+# --- the layer ----------------------------------------------------------------------------
+def _layer_frames(
+    infos: Sequence[SceneInfo],
+    summaries: Sequence[SceneSummary],
     runner: ModelRunner,
     run: RunSettings,
     journal: Journal,
-    progress: Progress,
-) -> tuple[gpd.GeoDataFrame, SceneSummary]:
-    """Detect, merge across tiles and georeference one scene."""
-    dets, fragment, summary = _scene_detections(index, scene, runner, run, journal, progress)
-    keep = merge_detections(dets, fragment, run.merge)
-    kept = dets[torch.from_numpy(keep)]
-    summary.objects = len(kept)
-    return detections_frame(kept, scene, runner.classes, name), summary
+    scene_merge: bool,
+) -> list[gpd.GeoDataFrame]:
+    """Merge each finished scene across its tiles, then across scene borders; georeference.
+
+    Works from the journal alone, so serial and cluster runs end the same way. Fills in
+    each summary's ``detections`` and ``objects``; failed scenes are left out.
+    """
+    done = [i for i, s in enumerate(summaries) if s.error is None]
+    kept = []
+    for i in done:
+        dets, fragment = journal.scene_detections(i, runner.oriented)
+        summaries[i].detections = len(dets)
+        kept.append(dets[torch.from_numpy(merge_detections(dets, fragment, run.merge))])
+    if scene_merge and len(done) > 1 and infos[0].crs is not None:
+        places = _placements([infos[i] for i in done])
+        kept = merge_scenes(kept, places, run.merge)
+    names = _scene_names(infos)
+    frames = []
+    for i, dets in zip(done, kept, strict=True):
+        summaries[i].objects = len(dets)
+        frames.append(detections_frame(dets, infos[i], runner.classes, names[i]))
+    return frames
+
+
+def _placements(infos: Sequence[SceneInfo]) -> list[ScenePlacement]:
+    """Where each scene lies in the layer's frame (the first scene's CRS)."""
+    places = []
+    for info in infos:
+        to_map, from_map = pixel_map(info.transform, info.crs, infos[0].crs)
+        places.append(ScenePlacement((info.height, info.width), to_map, from_map))
+    return places
 
 
 def _open_scenes(paths: Sequence[str | os.PathLike[str]], require_crs: bool) -> list[SceneInfo]:
@@ -314,6 +278,8 @@ def detect_to_file(
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
+    scheduler: str | None = None,
+    fail_fast: bool = False,
 ) -> RunSummary:
     """Detect objects in one or more scenes and write them to one vector layer.
 
@@ -328,12 +294,20 @@ def detect_to_file(
         resume: continue the interrupted run recorded in ``<out>.rsdet-journal``.
         overwrite: replace existing outputs (and discard an old journal).
         quiet: no progress bar.
+        scheduler: run the scenes on a Dask cluster: ``local:N`` (N worker processes on
+            this machine), an address such as ``tcp://host:8786``, or a scheduler file
+            (``.json``). None runs them here, one after the other. Same layer either way.
+        fail_fast: on a cluster, stop at the first scene that fails (without a cluster,
+            the first failure always stops the run).
 
     Returns:
-        A :class:`RunSummary`.
+        A :class:`RunSummary`. Scenes that failed on a cluster are listed in its
+        ``failed``; the layer holds the others (nothing is written when none finished)
+        and the journal is kept.
 
     Raises:
-        RsdetError: unreadable scene, unknown model, existing output, bad option.
+        RsdetError: unreadable scene, unknown model, existing output, bad option, no
+            scheduler at ``scheduler``; with ``fail_fast``, the first scene that failed.
     """
     opts = options or DetectOptions()
     started = time.perf_counter()
@@ -341,33 +315,57 @@ def detect_to_file(
     if not overwrite:
         ensure_absent(out_path)
     infos = _open_scenes(scenes, opts.require_crs)
-    runner = load_runner(model, device)
+    # On a cluster, this copy of the model only answers questions: the workers load theirs.
+    runner = load_runner(model, device if scheduler is None else "cpu")
     run = _resolve(infos, runner, opts)
-    journal = Journal.open(
-        journal_path(out_path), _fingerprint(infos, runner, opts), resume, overwrite
-    )
-    frames, summaries = _run_scenes(infos, runner, run, journal, quiet)
-    files = write_layer(combine_frames(frames), out_path, runner.classes, keep_crs, overwrite)
-    journal.remove()
+    fingerprint = _fingerprint(infos, runner, opts)
+    with _cluster(scheduler) as client:  # connected before the journal starts
+        journal = Journal.open(journal_path(out_path), fingerprint, resume, overwrite)
+        if client is None:
+            summaries = _detect_scenes(infos, runner, run, journal, quiet)
+        else:
+            from rsdet.pipelines.detect_cluster import detect_on_cluster
+
+            summaries = detect_on_cluster(
+                client, infos, (model, device), run, journal, fail_fast=fail_fast, quiet=quiet
+            )
+    frames = _layer_frames(infos, summaries, runner, run, journal, opts.scene_merge)
+    files = []
+    if frames:
+        layer = combine_frames(frames)
+        files = write_layer(layer, out_path, runner.classes, keep_crs, overwrite)
+    if all(s.error is None for s in summaries):
+        journal.remove()
     total = sum(s.objects for s in summaries)
     seconds = time.perf_counter() - started
-    return RunSummary(str(out_path), total, seconds, summaries, [str(f) for f in files])
+    written = str(out_path) if files else None
+    return RunSummary(written, total, seconds, summaries, [str(f) for f in files])
 
 
-def _run_scenes(
+@contextmanager
+def _cluster(scheduler: str | None) -> Iterator[Any]:
+    """A Dask client for ``scheduler`` (closed at the end), or None to run here."""
+    if scheduler is None:
+        yield None
+        return
+    from rsdet.pipelines.detect_cluster import connect
+
+    with connect(scheduler) as client:
+        yield client
+
+
+def _detect_scenes(
     infos: Sequence[SceneInfo],
     runner: ModelRunner,
     run: RunSettings,
     journal: Journal,
     quiet: bool,
-) -> tuple[list[gpd.GeoDataFrame], list[SceneSummary]]:
-    frames, summaries = [], []
+) -> list[SceneSummary]:
+    """Run every scene here, one after the other (the first failure stops the run)."""
     with reading_env(), _progress(quiet) as progress:
-        for i, (info, name) in enumerate(zip(infos, _scene_names(infos), strict=True)):
-            frame, summary = _scene_frame(i, info, name, runner, run, journal, progress)
-            frames.append(frame)
-            summaries.append(summary)
-    return frames, summaries
+        return [
+            _detect_scene(i, info, runner, run, journal, progress) for i, info in enumerate(infos)
+        ]
 
 
 def detect_scene(
@@ -416,5 +414,6 @@ def detect_scene(
     infos = _open_scenes([path], require_crs)
     runner = load_runner(model, device)
     run = _resolve(infos, runner, opts)
-    frames, _ = _run_scenes(infos, runner, run, Journal(), quiet)
-    return frames[0]
+    journal = Journal()
+    summaries = _detect_scenes(infos, runner, run, journal, quiet)
+    return _layer_frames(infos, summaries, runner, run, journal, scene_merge=False)[0]

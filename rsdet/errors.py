@@ -8,7 +8,7 @@ status 2. Programming errors stay ordinary exceptions and keep their tracebacks.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "OutputExistsError", "RsdetError"]
+__all__ = ["InputError", "OutputExistsError", "RsdetError", "SceneError"]
 
 
 class RsdetError(Exception):
@@ -21,3 +21,7 @@ class InputError(RsdetError, ValueError):
 
 class OutputExistsError(RsdetError, FileExistsError):
     """An output exists and ``--overwrite`` was not given."""
+
+
+class SceneError(RsdetError):
+    """A scene failed while it was processed (unreadable data, or the model failed on it)."""

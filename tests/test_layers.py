@@ -25,10 +25,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("rsdet.errors", "rsdet.config"),
     ("rsdet.structures", "rsdet.tiling"),
     ("rsdet.io", "rsdet.merge"),
+    ("rsdet.merge_scenes",),  # the cross-scene merge builds on the cross-tile one
     ("rsdet.synthetic",),
     ("rsdet.datasets",),
     ("rsdet.evaluation", "rsdet.models"),
-    ("rsdet.engine",),
+    ("rsdet.engine", "rsdet.export"),  # training | ONNX files: both build on models
+    ("rsdet.classify",),  # tile classifiers: on datasets and models (backbones), not engine
     ("rsdet",),  # the package __init__.py facade only (lazy ``rsdet.load_model``)
     ("rsdet.pipelines",),
     ("rsdet.cli",),

@@ -10,6 +10,7 @@ one by one, so a box stays a quadrilateral in the CRS whatever the transform.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "box_corners_px",
     "box_measures",
     "linear_unit_m",
+    "pixel_map",
     "pixel_size_m",
     "polygons_crs",
     "px_to_crs",
@@ -42,6 +44,47 @@ def px_to_crs(
     """
     a, b, c, d, e, f = transform[:6]
     return a * cols + b * rows + c, d * cols + e * rows + f
+
+
+def pixel_map(
+    transform: Affine, crs: Any, map_crs: Any
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """Functions between a scene's pixels and a map frame: ``(to_map, from_map)``.
+
+    Args:
+        transform: the scene's affine transform (pixel corners -> its CRS).
+        crs: the scene's CRS.
+        map_crs: the map frame's CRS: the scene's own, or another one (reprojected with
+            pyproj in x, y axis order, as ``GeoDataFrame.to_crs`` does).
+
+    Returns:
+        Two functions of (N, 2) float64 arrays: pixels ``(col, row)`` -> map ``(x, y)``,
+        and back.
+    """
+    inverse = ~transform
+
+    def to_crs(px: np.ndarray) -> np.ndarray:
+        return np.stack(px_to_crs(transform, px[:, 0], px[:, 1]), axis=1)
+
+    def from_crs(xy: np.ndarray) -> np.ndarray:
+        return np.stack(px_to_crs(inverse, xy[:, 0], xy[:, 1]), axis=1)
+
+    if crs == map_crs:
+        return to_crs, from_crs
+    import pyproj
+
+    there = pyproj.Transformer.from_crs(crs.to_wkt(), map_crs.to_wkt(), always_xy=True)
+
+    def to_map(px: np.ndarray) -> np.ndarray:
+        xy = to_crs(px)
+        return np.stack(there.transform(xy[:, 0], xy[:, 1]), axis=1)
+
+    def from_map(xy: np.ndarray) -> np.ndarray:
+        backward = pyproj.enums.TransformDirection.INVERSE
+        back = there.transform(xy[:, 0], xy[:, 1], direction=backward)
+        return from_crs(np.stack(back, axis=1))
+
+    return to_map, from_map
 
 
 def box_corners_px(boxes: HBoxes | RBoxes) -> np.ndarray:

@@ -10,6 +10,7 @@ from rsdet.io.georef import (
     box_corners_px,
     box_measures,
     linear_unit_m,
+    pixel_map,
     pixel_size_m,
     polygons_crs,
     px_to_crs,
@@ -119,3 +120,23 @@ def test_angle_uses_the_long_side_even_if_w_is_short():
     m = box_measures(RBoxes(torch.tensor([[5.0, 5.0, 2.0, 6.0, 0.0]])), NORTH_UP, 1.0)
     assert m["angle_deg"][0] == pytest.approx(0.0)  # long side vertical: north-south
     assert (m["width_m"][0], m["height_m"][0]) == (3.0, 1.0)
+
+
+def test_pixel_map_in_the_scene_crs_is_the_affine_transform():
+    to_map, from_map = pixel_map(NORTH_UP, CRS.from_epsg(32633), CRS.from_epsg(32633))
+    px = np.array([[0.0, 0.0], [10.0, 4.0]])
+    assert to_map(px).tolist() == [[500_000.0, 4_000_000.0], [500_005.0, 3_999_998.0]]
+    assert from_map(to_map(px)).tolist() == px.tolist()
+
+
+def test_pixel_map_reprojects_into_another_crs_and_back():
+    import pyproj
+
+    # UTM 33N pixels seen from UTM 32N (the neighbouring zone), as GeoDataFrame.to_crs does.
+    to_map, from_map = pixel_map(NORTH_UP, CRS.from_epsg(32633), CRS.from_epsg(32632))
+    px = np.array([[0.0, 0.0], [1000.0, 2000.0]])
+    x, y = px_to_crs(NORTH_UP, px[:, 0], px[:, 1])
+    expected = pyproj.Transformer.from_crs(32633, 32632, always_xy=True).transform(x, y)
+    np.testing.assert_allclose(to_map(px), np.stack(expected, axis=1), rtol=0, atol=1e-6)
+    assert abs(to_map(px)[0, 0] - x[0]) > 1e5  # really another frame
+    np.testing.assert_allclose(from_map(to_map(px)), px, rtol=0, atol=1e-6)

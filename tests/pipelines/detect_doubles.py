@@ -9,7 +9,9 @@ pixels in each tile image they receive, so a tile that cuts an object reports th
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -141,6 +143,86 @@ class PlantedDetector:
         return find_objects(chw, unit=self.unit, oriented=self.oriented)
 
 
+@dataclass
+class CountingDetector(PlantedDetector):
+    """A PlantedDetector that appends a line to the file ``log`` for every tile it sees
+    (wherever it runs: a Dask worker process too)."""
+
+    log: str = ""
+
+    def predict(self, image):
+        with open(self.log, "a") as f:
+            f.write(f"{image.shape[0]} {image.shape[1]}\n")
+        return super().predict(image)
+
+
+@dataclass
+class DyingDetector(PlantedDetector):
+    """A PlantedDetector whose worker process dies (``os._exit``) at the first tile that shows
+    an object of score ``die_at_score``, unless the file ``marker`` exists; it creates the
+    file first, so only the first attempt of that task dies and its retry runs normally."""
+
+    marker: str = ""
+    die_at_score: float = 0.33
+
+    def predict(self, image):
+        boxes, scores, labels = super().predict(image)
+        if np.any(np.abs(scores - round(255 * self.die_at_score) / 255) < 1e-9):
+            if not os.path.exists(self.marker):
+                Path(self.marker).touch()
+                os._exit(1)
+        return boxes, scores, labels
+
+
+def write_mosaic(folder, grid, scene_hw, objects, *, crs="EPSG:32633", crs_of=None):
+    """Cut a mosaic with planted objects into abutting scenes; returns their paths, row-major.
+
+    Args:
+        grid: ``(rows, cols)`` of scenes; scene ``(r, c)`` is ``s{r}{c}.tif``.
+        scene_hw: ``(height, width)`` of every scene, pixels.
+        objects: Planted objects in mosaic pixels; each scene gets the part it sees.
+        crs_of: optional ``{(r, c): crs}`` for scenes in another CRS (same coordinates).
+    """
+    h, w = scene_hw
+    paths = []
+    for r in range(grid[0]):
+        for c in range(grid[1]):
+            parts = []
+            for obj in objects:
+                top, left = max(obj.row, r * h), max(obj.col, c * w)
+                bottom, right = min(obj.row + obj.h, (r + 1) * h), min(obj.col + obj.w, (c + 1) * w)
+                if bottom > top and right > left:
+                    parts.append(
+                        Planted(
+                            top - r * h,
+                            left - c * w,
+                            bottom - top,
+                            right - left,
+                            obj.class_id,
+                            obj.score,
+                        )
+                    )
+            transform = Affine(0.5, 0.0, 500_000.0 + 0.5 * c * w, 0.0, -0.5, 4e6 - 0.5 * r * h)
+            path = Path(folder) / f"s{r}{c}.tif"
+            scene_crs = (crs_of or {}).get((r, c), crs)
+            write_scene(path, h, w, parts, transform=transform, crs=scene_crs)
+            paths.append(str(path))
+    return paths
+
+
+def write_corrupt_scene(path, height=64, width=64, x0=500_000.0):
+    """A deflate GeoTIFF whose header reads fine but whose first pixel block does not decode."""
+    transform = Affine(0.5, 0.0, x0, 0.0, -0.5, 4_000_000.0)
+    objects = [Planted(4, 4, 6, 6)]
+    write_scene(path, height, width, objects, transform=transform, compress="deflate")
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
+    data = bytearray(Path(path).read_bytes())
+    data[offset : offset + 8] = b"\xff" * 8
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
 @dataclass(frozen=True)
 class PlantedConfig:
     high: float = 255.0
@@ -232,3 +314,11 @@ def register_planted(monkeypatch):
     monkeypatch.setitem(
         zoo.ARCHITECTURES, "planted", lambda: zoo.Architecture(PlantedConfig, build_planted)
     )
+
+
+def register_planted_here():
+    """Register the ``planted`` architecture in this process (e.g. on Dask workers)."""
+    from rsdet.models import zoo
+
+    zoo.ARCHITECTURES["planted"] = lambda: zoo.Architecture(PlantedConfig, build_planted)
+    return os.getpid()

@@ -21,6 +21,7 @@ from tests.pipelines.detect_doubles import (
     PlantedDetector,
     PlantedNet,
     planted_spec,
+    write_mosaic,
     write_scene,
 )
 
@@ -372,3 +373,45 @@ def test_cpu_batches_reach_the_detector_channels_last(scene):
     assert {x.dtype for x in seen} == {torch.float32}
     assert all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
     assert_each_object_once(frame, OBJECTS)  # same pixels, whatever the memory layout
+
+
+# --- scenes that share an edge ------------------------------------------------------------
+# A 2 x 2 mosaic of 96 x 128 px scenes (borders at x = 128 and y = 96, in mosaic pixels).
+MOSAIC_OBJECTS = [
+    Planted(20, 120, 10, 14, 0, 0.9),  # across the vertical border
+    Planted(90, 40, 12, 8, 1, 0.7),  # across the horizontal border
+    Planted(91, 123, 10, 10, 2, 0.6),  # on the corner of all four scenes
+    Planted(150, 126, 8, 3, 0, 0.8),  # 2 px in one scene, 1 px in the other
+    Planted(40, 60, 8, 8, 1, 0.5),  # inside one scene
+    Planted(0, 200, 6, 8, 2, 0.9),  # on the mosaic's outer edge
+]
+
+
+def test_objects_on_scene_borders_come_out_once(tmp_path):
+    scenes = write_mosaic(tmp_path, (2, 2), (96, 128), MOSAIC_OBJECTS)
+    opts = DetectOptions(tile_size=TILE, overlap=OVERLAP)
+    out = tmp_path / "mosaic.gpkg"
+    summary = detect_to_file(scenes, out, PlantedDetector(), opts, quiet=True)
+    layer = pyogrio.read_dataframe(out, layer="mosaic")
+    assert_each_object_once(layer, MOSAIC_OBJECTS)
+    assert summary.objects == len(MOSAIC_OBJECTS) == sum(s.objects for s in summary.scenes)
+    assert sum(s.detections for s in summary.scenes) > summary.objects  # parts went in
+
+
+def test_a_neighbour_in_another_crs_is_reprojected_for_the_merge(tmp_path):
+    # ETRS89 / UTM 33N: other CRS, same coordinates here (a null datum shift).
+    scenes = write_mosaic(
+        tmp_path, (1, 2), (96, 128), MOSAIC_OBJECTS[:1], crs_of={(0, 1): "EPSG:25833"}
+    )
+    opts = DetectOptions(tile_size=TILE, overlap=OVERLAP)
+    out = tmp_path / "two.gpkg"
+    detect_to_file(scenes, out, PlantedDetector(), opts, quiet=True)
+    assert_each_object_once(pyogrio.read_dataframe(out, layer="two"), MOSAIC_OBJECTS[:1])
+
+
+def test_scene_merge_can_be_turned_off(tmp_path):
+    scenes = write_mosaic(tmp_path, (1, 2), (96, 128), MOSAIC_OBJECTS[:1])
+    opts = DetectOptions(tile_size=TILE, overlap=OVERLAP, scene_merge=False)
+    out = tmp_path / "apart.gpkg"
+    summary = detect_to_file(scenes, out, PlantedDetector(), opts, quiet=True)
+    assert [s.objects for s in summary.scenes] == [1, 1]  # one part per scene
