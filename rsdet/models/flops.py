@@ -81,19 +81,7 @@ def count_macs(module: nn.Module, *inputs: Any, conv_bias: bool = False) -> int:
             bias, as mmcv's flops counter does (the convention of the TinyDet paper's tables);
             neither counts linear biases.
     """
-    adds = [0]  # one entry per biased conv call: its output elements
-    convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.bias is not None]
-    hooks = [c.register_forward_hook(lambda _m, _i, y: adds.append(y.numel())) for c in convs]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            module(*inputs)
-    finally:
-        module.train(was_training)
-        for h in hooks:
-            h.remove()
-    return int(counter.get_total_flops()) // 2 + (sum(adds) if conv_bias else 0)
+    return count_macs_by_part(module, inputs, {}, conv_bias=conv_bias)[""]
 
 
 def count_flops_by_module(
