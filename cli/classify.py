@@ -78,17 +78,26 @@ def evaluate(
 ) -> None:
     """Accuracy, loss, per-class precision / recall and the confusion matrix."""
     with user_errors():
-        from rsdet.pipelines.classify import evaluate_classifier
+        from rsdet.pipelines.classify import evaluate_with_curve
 
         from rsdet.errors import InputError
 
         if confusion is not None and len(model) > 1:
             raise InputError(f"{confusion}: --confusion takes one --model, got {len(model)}")
-        reports = [(str(m), evaluate_classifier(data, m, confusion).to_dict()) for m in model]
+        reports, curves = [], []
+        for m in model:
+            report, curve = evaluate_with_curve(data, m, confusion)
+            entry = report.to_dict()
+            if curve is not None:
+                entry["screen_curve"] = curve
+                curves.append((str(m), curve))
+            reports.append((str(m), entry))
         if as_json:
             print_json(json.dumps(dict(reports), indent=2))
         else:
             typer.echo(_table(reports))
+            for name, curve in curves:
+                typer.echo(_curve_table(name, curve))
 
 
 @app.command("predict")
@@ -131,6 +140,17 @@ def _train_config(epochs: int, batch: int, lr: float, seed: int) -> Any:
     from rsdet.pipelines.classify import TrainConfig
 
     return TrainConfig(epochs=epochs, batch=batch, lr=lr, seed=seed)
+
+
+def _curve_table(name: str, curve: list[dict[str, float]]) -> str:
+    """The screener's trade-off: tile recall and tiles skipped per threshold."""
+    lines = [f"\n{name}: as a tile screener (skip when p(object) < threshold)"]
+    lines.append(f"  {'threshold':>9} {'tile recall':>11} {'tiles skipped':>13}")
+    for row in curve:
+        lines.append(
+            f"  {row['threshold']:>9.3f} {row['tile_recall']:>11.4f} {row['skipped']:>13.4f}"
+        )
+    return "\n".join(lines)
 
 
 def _table(reports: list[tuple[str, dict[str, Any]]]) -> str:

@@ -140,6 +140,24 @@ def detect(
             "(e.g. for scenes of one place at different dates).",
         ),
     ] = False,
+    screen: Annotated[
+        Path | None,
+        typer.Option(
+            "--screen",
+            help="Tile screener: a classifier file from rsdet classify train with object / "
+            "empty tiles; tiles it rejects never reach the detector (not with --scheduler).",
+        ),
+    ] = None,
+    screen_thr: Annotated[
+        float | None,
+        typer.Option(
+            "--screen-thr",
+            min=0.0,
+            max=1.0,
+            help="Skip a tile when its probability of 'object' is below this (default: the "
+            "threshold stored in the file, picked for recall; else 0.05).",
+        ),
+    ] = None,
 ) -> None:
     """Detect objects in SCENES and write one polygon per object in map coordinates.
 
@@ -159,6 +177,8 @@ def detect(
             resample=not no_resample,
             require_crs=require_crs,
             scene_merge=not no_scene_merge,
+            screen=screen,
+            screen_thr=screen_thr,
         )
         with _warnings_on_stderr():
             summary = detect_to_file(
@@ -213,6 +233,8 @@ def _print_summary(summary: Any) -> None:
         if scene.error is not None:
             continue  # listed by _print_failures
         skipped = f" ({scene.skipped} empty, skipped)" if scene.skipped else ""
+        if scene.screened:
+            skipped += f" ({scene.screened} screened out)"
         err_console.print(
             f"{scene.path}: {scene.tiles} tiles{skipped}, {scene.detections} detections "
             f"-> {scene.objects} objects",

@@ -1,7 +1,9 @@
 """``rsdet classify``: train, evaluate and apply tile classifiers, read top to bottom.
 
-train: load labelled tiles -> stratified split -> fit -> score the held-out part ->
-``OUT/classifier.pt`` + ``OUT/report.json``. eval: load tiles -> score -> report (+ PNG).
+train: load labelled tiles -> stratified split -> fit -> score the held-out part -> (object /
+empty classes: pick the screener threshold for tile recall) -> ``OUT/classifier.pt`` +
+``OUT/report.json``. eval: load tiles -> score -> report (+ PNG, + recall / tiles-skipped
+curve for object / empty classifiers).
 predict: images (or scenes cut into tiles) -> one CSV row per image / tile.
 """
 
@@ -34,6 +36,13 @@ from rsdet.classify import (
     to_rgb8,
     train_classifier,
 )
+from rsdet.classify.screen import (
+    CURVE_THRESHOLDS,
+    DEFAULT_THRESHOLD,
+    MAX_TILE_LOSS,
+    pick_threshold,
+    recall_curve,
+)
 from rsdet.datasets import open_image
 from rsdet.errors import InputError
 from rsdet.io.atomic import write_bytes_atomic
@@ -43,7 +52,9 @@ __all__ = [
     "TrainConfig",
     "TrainRequest",
     "evaluate_classifier",
+    "evaluate_with_curve",
     "predict_images",
+    "screen_meta",
     "train_tile_classifier",
 ]
 
@@ -89,6 +100,7 @@ def train_tile_classifier(req: TrainRequest, log: Callable[[str], None]) -> dict
         "epochs": req.train.epochs,
         "train_seconds": seconds,
         "validation": None if report is None else report.to_dict(),
+        **screen_meta(clf, tiles.images[val_idx], tiles.labels[val_idx]),
     }
     req.out.mkdir(parents=True, exist_ok=True)
     save_classifier(clf, req.out / "classifier.pt")
@@ -104,8 +116,39 @@ def score(clf: TileClassifier, images: np.ndarray, labels: np.ndarray) -> Report
     return score_report(scores, labels, clf.classes, time.perf_counter() - start)
 
 
+def screen_meta(clf: TileClassifier, images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """For an object / empty classifier with labelled tiles: the screener's threshold.
+
+    ``screen_thr``: the largest threshold that skips at most 0.5 % of the object tiles of
+    ``images`` (tile recall); ``screen_curve``: recall / tiles skipped at a few thresholds.
+    Empty for other classifiers or without object tiles.
+    """
+    if "object" not in clf.classes or len(images) == 0:
+        return {}
+    k = clf.classes.index("object")
+    is_object = labels == k
+    if not is_object.any():
+        return {}
+    p = clf.scores(images)[:, k]
+    return {
+        "screen_thr": pick_threshold(p, is_object),
+        "screen_max_tile_loss": MAX_TILE_LOSS,
+        "screen_curve": recall_curve(p, is_object),
+    }
+
+
 def evaluate_classifier(data: str, model: Path, confusion: Path | None) -> Report:
     """Score a classifier on ``data`` (its classes must be the classifier's)."""
+    return evaluate_with_curve(data, model, confusion)[0]
+
+
+def evaluate_with_curve(
+    data: str, model: Path, confusion: Path | None
+) -> tuple[Report, list[dict[str, float]] | None]:
+    """:func:`evaluate_classifier` and, for object / empty classifiers, the screener curve.
+
+    The curve: per threshold, tile recall and share of tiles skipped on ``data``.
+    """
     clf = load_classifier(model)
     tiles = load_tiles(data, clf.config.size)
     if tiles.classes != clf.classes:
@@ -115,7 +158,15 @@ def evaluate_classifier(data: str, model: Path, confusion: Path | None) -> Repor
     report = score(clf, tiles.images, tiles.labels)
     if confusion is not None:
         confusion_png(report, confusion)
-    return report
+    curve = None
+    if "object" in clf.classes:
+        k = clf.classes.index("object")
+        p = clf.scores(tiles.images)[:, k]
+        thresholds = sorted(
+            {*CURVE_THRESHOLDS, float(clf.meta.get("screen_thr", DEFAULT_THRESHOLD))}
+        )
+        curve = recall_curve(p, tiles.labels == k, thresholds)
+    return report, curve
 
 
 def predict_images(inputs: list[Path], model: Path, out: Path, tile: int | None) -> int:

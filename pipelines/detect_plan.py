@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,10 +21,17 @@ from rsdet.io.raster import SceneInfo, SceneWarning, open_dataset, read_window, 
 from rsdet.io.validity import scan_validity
 from rsdet.tiling import TilePlan, tile_grid
 
-__all__ = ["GSD_TOLERANCE", "batch_reader", "plan_tiles", "resample_factors"]
+__all__ = ["GSD_TOLERANCE", "ScreenedBatch", "batch_reader", "plan_tiles", "resample_factors"]
 
 # Resample to the model's GSD only when the scene's differs by more than this fraction.
 GSD_TOLERANCE = 0.10
+
+
+class ScreenedBatch(NamedTuple):
+    """A batch read for the tile screener: each tile prepared, and its thumbnail (N, S, S, 3)."""
+
+    images: list[Any]
+    thumbs: np.ndarray
 
 
 def plan_tiles(
@@ -84,12 +91,17 @@ def batch_reader(
     batches: list[list[int]],
     prepare: Callable[[np.ndarray, np.ndarray | None], Any],
     collate: Callable[[list[Any]], Any],
+    screen: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Callable[[], AbstractContextManager[Callable[[int], Any]]]:
     """The reader thread's worker for :class:`~rsdet.io.prefetch.Prefetcher`.
 
     Opened in the reader thread, it holds its own dataset handle (rasterio datasets must
     not cross threads) and turns a batch index into a model-ready batch:
     ``collate([prepare(raw, valid) for each tile of batches[b]])``.
+
+    With ``screen`` (raw (C, H, W) tile -> the tile screener's thumbnail), it returns a
+    :class:`ScreenedBatch` instead: the prepared tiles, not yet collated (the model's thread
+    scores the thumbnails, then collates the tiles the screener keeps).
     """
 
     @contextmanager
@@ -97,6 +109,8 @@ def batch_reader(
         with reading_env(), open_dataset(scene.path) as ds:
 
             def read_batch(b: int) -> Any:
+                if screen is not None:
+                    return screened_batch(b)
                 images = []
                 for t in batches[b]:
                     raw, valid = read_window(
@@ -104,6 +118,17 @@ def batch_reader(
                     )
                     images.append(prepare(raw, valid))
                 return collate(images)
+
+            def screened_batch(b: int) -> ScreenedBatch:
+                assert screen is not None
+                images, thumbs = [], []
+                for t in batches[b]:
+                    raw, valid = read_window(
+                        ds, plan.windows[t], bands, plan.out_hw, scene.has_mask
+                    )
+                    thumbs.append(screen(raw))
+                    images.append(prepare(raw, valid))
+                return ScreenedBatch(images, np.stack(thumbs))
 
             yield read_batch
 

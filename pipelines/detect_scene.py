@@ -4,8 +4,9 @@ Data path of a run (each arrow is one function or module)::
 
     read_scene_info (every scene) -> _resolve (options against the model, once)
       -> per scene: plan_scene (GSD resampling, tile grid, nodata skip, radiometry)
-         -> run_batches (reader thread: read window, scale pixels, stack a batch; model, one
-            batch at a time; tiles_to_scene: edge flags, scene pixels) -> journal
+         -> run_batches (reader thread: read window, [tile screener: thumbnail, score, drop],
+            scale pixels, stack a batch; model, one batch at a time; tiles_to_scene: edge
+            flags, scene pixels) -> journal
       -> per scene: merge_detections (across tiles)
       -> merge_scenes (across the borders of adjacent or overlapping scenes, map frame)
       -> detections_frame (polygons in the CRS) -> one layer
@@ -70,6 +71,11 @@ class DetectOptions:
         merge: cross-tile merge settings; its ``iou_thr`` is replaced by the run's.
         scene_merge: also merge objects across the borders of scenes that touch or overlap
             (:mod:`rsdet.merge_scenes`); turn it off for scenes of one place at other dates.
+        screen: a tile screener: a classifier file with an ``object`` class, or a
+            :class:`~rsdet.classify.screen.Screener`; tiles it rejects skip the model.
+            Serial runs only (a ``scheduler`` run refuses it).
+        screen_thr: skip a tile when the screener's probability of ``object`` is below
+            this (None: the file's recall-picked threshold, else 0.05).
     """
 
     tile_size: int | None = None
@@ -83,6 +89,8 @@ class DetectOptions:
     prefetch: int = 2
     merge: MergeConfig = field(default_factory=MergeConfig)
     scene_merge: bool = True
+    screen: Any = None
+    screen_thr: float | None = None
 
 
 @dataclass
@@ -138,8 +146,28 @@ def _resolve(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOption
     )
     merge = replace(opts.merge, iou_thr=post.iou_thr)
     return RunSettings(
-        tile, overlap, bands, post, merge, opts.batch_size, opts.prefetch, opts.resample
+        tile,
+        overlap,
+        bands,
+        post,
+        merge,
+        opts.batch_size,
+        opts.prefetch,
+        opts.resample,
+        _screener(opts),
     )
+
+
+def _screener(opts: DetectOptions) -> Any:
+    """The run's tile screener, loaded and checked (None without ``screen``)."""
+    if opts.screen is None:
+        return None
+    from rsdet.classify.screen import Screener, load_screener
+
+    if isinstance(opts.screen, Screener):
+        thr = opts.screen.threshold if opts.screen_thr is None else opts.screen_thr
+        return replace(opts.screen, threshold=thr)
+    return load_screener(opts.screen, opts.screen_thr)
 
 
 def _detect_scene(
@@ -163,6 +191,7 @@ def _detect_scene(
         skipped=summary.skipped,
         objects=found,
         rate="-",
+        screened=_screened(journal, index),
     )
     started, tiles_done = time.perf_counter(), 0
     for record in run_batches(scene, plan, todo, runner, run):
@@ -171,8 +200,15 @@ def _detect_scene(
         advance = len(plan.batches[record.batch])
         tiles_done += advance
         rate = tiles_done / (time.perf_counter() - started)
-        progress.update(task, advance=advance, objects=found, rate=f"{rate:.1f}")
+        screened = _screened(journal, index)
+        progress.update(task, advance=advance, objects=found, rate=f"{rate:.1f}", screened=screened)
+    summary.screened = _screened(journal, index)
     return summary
+
+
+def _screened(journal: Journal, index: int) -> int:
+    """Tiles of a scene the screener rejected, as the journal records them (resumes too)."""
+    return sum(len(r.screened) for r in journal.scene_records(index))
 
 
 # --- the layer ----------------------------------------------------------------------------
@@ -240,10 +276,12 @@ def _scene_names(scenes: Sequence[SceneInfo]) -> list[str]:
     return names if len(set(names)) == len(names) else [s.path for s in scenes]
 
 
-def _progress(quiet: bool) -> Progress:
+def _progress(quiet: bool, screen: bool = False) -> Progress:
+    screened = (TextColumn("{task.fields[screened]} screened out"),) if screen else ()
     progress: Progress = make_progress(
         quiet,
         TextColumn("{task.fields[skipped]} skipped"),
+        *screened,
         TextColumn("{task.fields[objects]} detections"),
         TextColumn("{task.fields[rate]} tiles/s"),
     )
@@ -251,7 +289,7 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _fingerprint(
-    scenes: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions
+    scenes: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOptions, screen: Any = None
 ) -> dict[str, Any]:
     """What must not change between an interrupted run and its ``--resume``."""
     files = []
@@ -261,10 +299,15 @@ def _fingerprint(
             stat = os.stat(scene.path)
             entry.update(size=stat.st_size, mtime=stat.st_mtime_ns)
         files.append(entry)
-    settings = asdict(opts)
+    settings = asdict(replace(opts, screen=None))
     settings.pop("prefetch")
     settings["merge"] = {k: str(v) for k, v in asdict(opts.merge).items()}
-    return {"scenes": files, "model": runner.identity, "options": settings}
+    for key in ("screen", "screen_thr"):  # runs without a screener keep their old form
+        settings.pop(key)
+    fingerprint = {"scenes": files, "model": runner.identity, "options": settings}
+    if screen is not None:
+        fingerprint["screen"] = {"identity": screen.identity, "threshold": screen.threshold}
+    return fingerprint
 
 
 def detect_to_file(
@@ -314,11 +357,15 @@ def detect_to_file(
     out_path = Path(out)
     if not overwrite:
         ensure_absent(out_path)
+    if opts.screen is not None and scheduler is not None:
+        raise InputError(
+            "--screen runs only without --scheduler (the cluster path has no screener)"
+        )
     infos = _open_scenes(scenes, opts.require_crs)
     # On a cluster, this copy of the model only answers questions: the workers load theirs.
     runner = load_runner(model, device if scheduler is None else "cpu")
     run = _resolve(infos, runner, opts)
-    fingerprint = _fingerprint(infos, runner, opts)
+    fingerprint = _fingerprint(infos, runner, opts, run.screen)
     with _cluster(scheduler) as client:  # connected before the journal starts
         journal = Journal.open(journal_path(out_path), fingerprint, resume, overwrite)
         if client is None:
@@ -362,7 +409,7 @@ def _detect_scenes(
     quiet: bool,
 ) -> list[SceneSummary]:
     """Run every scene here, one after the other (the first failure stops the run)."""
-    with reading_env(), _progress(quiet) as progress:
+    with reading_env(), _progress(quiet, run.screen is not None) as progress:
         return [
             _detect_scene(i, info, runner, run, journal, progress) for i, info in enumerate(infos)
         ]

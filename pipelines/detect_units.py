@@ -12,11 +12,11 @@ layer.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from rsdet.pipelines.detect_models import ModelRunner
-from rsdet.pipelines.detect_plan import batch_reader, plan_tiles
+from rsdet.pipelines.detect_plan import ScreenedBatch, batch_reader, plan_tiles
 
 from rsdet.io.journal import JournalRecord
 from rsdet.io.prefetch import Prefetcher
@@ -25,6 +25,9 @@ from rsdet.merge import MergeConfig, tiles_to_scene
 from rsdet.models.spec import Postprocess
 from rsdet.structures import Detections
 from rsdet.tiling import TilePlan
+
+if TYPE_CHECKING:
+    from rsdet.classify.screen import Screener
 
 __all__ = ["RunSettings", "ScenePlan", "SceneSummary", "plan_scene", "run_batches"]
 
@@ -39,6 +42,7 @@ class RunSettings:
         postprocess: per-tile post-processing.
         merge: the cross-tile merge; its ``iou_thr`` is the post-processing's.
         batch_size, prefetch, resample: as in ``DetectOptions``.
+        screen: the tile screener (:class:`~rsdet.classify.screen.Screener`), or None.
     """
 
     tile_size: int
@@ -49,6 +53,7 @@ class RunSettings:
     batch_size: int
     prefetch: int
     resample: bool
+    screen: Screener | None = None
 
 
 @dataclass
@@ -58,6 +63,7 @@ class SceneSummary:
     Attributes:
         path: the scene.
         tiles, skipped: tiles in its grid, and those skipped for holding no data.
+        screened: valid tiles the tile screener rejected (never seen by the model).
         detections: boxes the model returned (all tiles, before any merge).
         objects: features written for the scene (after the merges across tiles and scenes).
         gsd_m: the scene's pixel size along x in metres (None without a CRS).
@@ -73,6 +79,7 @@ class SceneSummary:
     gsd_m: float | None = None
     resampled: bool = False
     error: str | None = None
+    screened: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,26 +129,58 @@ def run_batches(
 
     A reader thread reads and prepares the next batches while the model runs. Records hold
     the batch's detections in scene pixels with their tile-edge fragment flags, in ``todo``
-    order.
+    order. With a tile screener (``run.screen``), the reader thread also makes each tile's
+    thumbnail; here, before the model, the screener scores them (in the model's thread: two
+    threads running torch at once fight over the cores), the model sees only the tiles it
+    keeps, and a record lists the others.
     """
     bands = run.bands[plan.index]
-    reader = batch_reader(scene, bands, plan.tiles, plan.batches, plan.prepare, runner.collate)
+    screen = run.screen.thumbnail if run.screen is not None else None
+    reader = batch_reader(
+        scene, bands, plan.tiles, plan.batches, plan.prepare, runner.collate, screen
+    )
     with Prefetcher(reader, todo, run.prefetch) as stream:
         for b, batch in zip(todo, stream, strict=True):
-            dets = runner.run(batch, run.postprocess)
-            yield _record(plan, b, dets, scene, run.merge)
+            if run.screen is None:
+                dets = runner.run(batch, run.postprocess)
+                yield _record(plan, b, plan.batches[b], dets, scene, run.merge)
+            else:
+                yield _screened_record(plan, b, batch, runner, scene, run)
+
+
+def _screened_record(
+    plan: ScenePlan,
+    b: int,
+    batch: ScreenedBatch,
+    runner: ModelRunner,
+    scene: SceneInfo,
+    run: RunSettings,
+) -> JournalRecord:
+    """Screen batch ``b`` by its thumbnails, run the model on the tiles kept, record both."""
+    assert run.screen is not None
+    keep = run.screen.keep(batch.thumbs)
+    tiles = [t for t, k in zip(plan.batches[b], keep, strict=True) if k]
+    rejected = [t for t, k in zip(plan.batches[b], keep, strict=True) if not k]
+    images = [im for im, k in zip(batch.images, keep, strict=True) if k]
+    dets = runner.run(runner.collate(images), run.postprocess) if images else []
+    return _record(plan, b, tiles, dets, scene, run.merge, rejected)
 
 
 def _record(
     plan: ScenePlan,
     batch: int,
+    tiles: list[int],
     dets_per_tile: list[Detections],
     scene: SceneInfo,
     merge: MergeConfig,
+    screened: list[int] | None = None,
 ) -> JournalRecord:
-    """One batch's detections in scene pixels, with their edge flags, for the journal."""
-    tiles = plan.batches[batch]
+    """One batch's detections in scene pixels, with their edge flags, for the journal.
+
+    ``tiles``: the tiles the model saw; ``screened``: those the tile screener rejected.
+    """
     scene_hw = (scene.height, scene.width)
     margin = merge.edge_margin_px
     shifted, fragments = tiles_to_scene(dets_per_tile, tiles, plan.tiles, scene_hw, margin)
-    return JournalRecord.from_tiles(plan.index, batch, tiles, shifted, fragments)
+    record = JournalRecord.from_tiles(plan.index, batch, tiles, shifted, fragments)
+    return replace(record, screened=tuple(screened)) if screened else record

@@ -49,6 +49,7 @@ class JournalRecord:
         scores: (N,) float64.
         labels: (N,) int64.
         fragment: (N,) bool, see :func:`rsdet.merge.edge_fragments`.
+        screened: tiles of the batch the tile screener rejected (the model never saw them).
     """
 
     scene: int
@@ -58,6 +59,7 @@ class JournalRecord:
     scores: np.ndarray
     labels: np.ndarray
     fragment: np.ndarray
+    screened: tuple[int, ...] = ()
 
     @classmethod
     def from_tiles(
@@ -96,6 +98,8 @@ class JournalRecord:
         fields = {"scene": self.scene, "batch": self.batch, "tile": self.tile.tolist()}
         fields.update(boxes=self.boxes.tolist(), scores=self.scores.tolist())
         fields.update(labels=self.labels.tolist(), fragment=self.fragment.tolist())
+        if self.screened:  # only screened runs write the key
+            fields["screened"] = list(self.screened)
         return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
@@ -111,6 +115,7 @@ class JournalRecord:
             np.asarray(d["scores"], dtype=np.float64),
             np.asarray(d["labels"], dtype=np.int64),
             np.asarray(d["fragment"], dtype=bool),
+            tuple(int(t) for t in d.get("screened", ())),
         )
 
 

@@ -1,0 +1,147 @@
+"""The tile screener: an object / empty classifier that lets ``rsdet detect`` skip tiles.
+
+A screener file is a classifier file (:mod:`.store`) whose classes include ``object`` (the
+object / empty tiles of a detection spec, :mod:`.data`). ``rsdet classify train`` stores in
+it the threshold picked for recall (:func:`pick_threshold`): the largest probability of
+``object`` below which at most 0.5 % of the validation *object tiles* are skipped (tile
+recall, not object recall). A tile is skipped when its probability of ``object`` is below
+the threshold; :data:`DEFAULT_THRESHOLD` applies to files without one.
+
+The detector's reader thread turns each tile into a thumbnail (the first three bands,
+stretched to uint8 as :func:`~rsdet.classify.data.to_rgb8` does, resized to the
+classifier's input edge); the model's thread scores a batch's thumbnails just before the
+detector runs on the tiles it keeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsdet.classify.data import to_rgb8
+from rsdet.errors import InputError
+
+__all__ = [
+    "CURVE_THRESHOLDS",
+    "DEFAULT_THRESHOLD",
+    "MAX_TILE_LOSS",
+    "Screener",
+    "load_screener",
+    "pick_threshold",
+    "recall_curve",
+]
+
+# Files without a recall-picked threshold: skip a tile only when the screener gives its
+# "object" class under 5 % (conservative: most object tiles score far above it).
+DEFAULT_THRESHOLD = 0.05
+MAX_TILE_LOSS = 0.005  # share of ground-truth object tiles the picked threshold may skip
+CURVE_THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def pick_threshold(
+    p_object: np.ndarray, is_object: np.ndarray, max_loss: float = MAX_TILE_LOSS
+) -> float:
+    """The largest threshold that skips at most ``max_loss`` of the object tiles.
+
+    A tile is skipped when ``p_object < threshold``. With ``n`` object tiles, at most
+    ``k = floor(max_loss * n)`` may be skipped: the threshold is the (k+1)-th smallest
+    object-tile probability (ties only lower the loss). 0.0 (skip nothing) without object
+    tiles.
+    """
+    p = np.sort(np.asarray(p_object, np.float64)[np.asarray(is_object, bool)])
+    if len(p) == 0:
+        return 0.0
+    k = math.floor(max_loss * len(p) + 1e-9)
+    return float(p[k])
+
+
+def recall_curve(
+    p_object: np.ndarray, is_object: np.ndarray, thresholds: Sequence[float] = CURVE_THRESHOLDS
+) -> list[dict[str, float]]:
+    """Per threshold: tile recall (object tiles kept) and the share of all tiles skipped."""
+    p = np.asarray(p_object, np.float64)
+    obj = np.asarray(is_object, bool)
+    rows = []
+    for t in thresholds:
+        kept = p >= t
+        recall = float(kept[obj].mean()) if obj.any() else 1.0
+        rows.append(
+            {
+                "threshold": float(t),
+                "tile_recall": recall,
+                "skipped": float((~kept).mean()) if len(p) else 0.0,
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Screener:
+    """Scores tiles and says which go on to the detector.
+
+    Attributes:
+        p_object: ``(N, S, S, 3) uint8 thumbnails -> (N,) probability of "object"``.
+        size: thumbnail edge ``S``, px (the classifier's input edge).
+        threshold: tiles with a probability below it are skipped.
+        identity: what identifies the screener in a resume journal (plain data).
+    """
+
+    p_object: Callable[[np.ndarray], np.ndarray]
+    size: int
+    threshold: float
+    identity: Any
+
+    def thumbnail(self, raw: np.ndarray) -> np.ndarray:
+        """(C, H, W) tile pixels -> (S, S, 3) uint8 (reader thread)."""
+        import cv2
+
+        rgb = to_rgb8(np.moveaxis(raw, 0, -1))
+        s = self.size
+        if rgb.shape[:2] == (s, s):
+            return rgb
+        out: np.ndarray = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_AREA)
+        return out
+
+    def keep(self, thumbs: np.ndarray) -> np.ndarray:
+        """(N,) bool: which tiles, by their (N, S, S, 3) thumbnails, the detector should see."""
+        if len(thumbs) == 0:
+            return np.zeros(0, bool)
+        return np.asarray(self.p_object(thumbs), np.float64).reshape(-1) >= self.threshold
+
+
+def load_screener(path: str | Path, threshold: float | None = None) -> Screener:
+    """A :class:`Screener` from a classifier file with an ``object`` class.
+
+    ``threshold`` None: the file's recall-picked ``screen_thr``, else
+    :data:`DEFAULT_THRESHOLD`.
+
+    Raises:
+        InputError: unreadable file, not a classifier, no ``object`` class, bad threshold.
+    """
+    from rsdet.classify.store import load_classifier
+
+    path = Path(path)
+    clf = load_classifier(path)
+    if "object" not in clf.classes:
+        raise InputError(
+            f"--screen {path}: classes {list(clf.classes)} have no 'object' "
+            "(train it on a detection spec: object / empty tiles)"
+        )
+    if threshold is None:
+        threshold = float(clf.meta.get("screen_thr", DEFAULT_THRESHOLD))
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError(f"--screen-thr {threshold}: must be within [0, 1]")
+    k = clf.classes.index("object")
+    file = path / "classifier.pt" if path.is_dir() else path
+    stat = file.stat()
+    identity = {"path": str(file.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns}
+
+    def p_object(thumbs: np.ndarray) -> np.ndarray:
+        return clf.scores(thumbs)[:, k]
+
+    return Screener(p_object, clf.config.size, threshold, identity)
