@@ -61,14 +61,23 @@ def count_flops(module: nn.Module, height: int, width: int, in_channels: int) ->
     param = next(module.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     images = torch.zeros(1, in_channels, h, w, device=device)
+    counter = FlopCounterMode(display=False)
+    _counted_eval_pass(module, (images,), counter)
+    return int(counter.get_total_flops())
+
+
+def _counted_eval_pass(module: nn.Module, inputs: tuple[Any, ...], counter: Any) -> None:
+    """``module(*inputs)`` once, in eval mode and inference mode, under ``counter``.
+
+    The module's train/eval mode is restored afterwards, whatever happens.
+    """
     was_training = module.training
     module.eval()
     try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            module(images)
+        with torch.inference_mode(), counter:
+            module(*inputs)
     finally:
         module.train(was_training)
-    return int(counter.get_total_flops())
 
 
 def count_macs(module: nn.Module, *inputs: Any, conv_bias: bool = False) -> int:
@@ -102,13 +111,8 @@ def count_flops_by_module(
         multiply-adds that papers (MobileNet, TinyNet, TinyDet) call "FLOPs". The module's
         train/eval mode is restored afterwards.
     """
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            module(images)
-    finally:
-        module.train(was_training)
+    counter = FlopCounterMode(display=False)
+    _counted_eval_pass(module, (images,), counter)
     counts = {"": int(counter.get_total_flops())}
     for name, ops in counter.get_flop_counts().items():
         _root, dot, path = name.partition(".")  # "<root class>.blocks.2.0" -> "blocks.2.0"
@@ -174,13 +178,9 @@ def count_macs_by_part(
                 m.register_forward_pre_hook(enter(name)),
                 m.register_forward_hook(leave(name)),
             ]
-    was_training = module.training
-    module.eval()
     try:
-        with torch.inference_mode(), counter:
-            module(*inputs)
+        _counted_eval_pass(module, inputs, counter)
     finally:
-        module.train(was_training)
         for h in hooks:
             h.remove()
     total = int(counter.get_total_flops()) // 2 + (adds[0] if conv_bias else 0)
