@@ -61,20 +61,32 @@ def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by :func:`write_checkpoint`.
+    """Read a checkpoint written by :func:`write_checkpoint`, or an ``.rsdz`` file.
 
     Raises:
-        CheckpointError: missing file, not a torch file, or not an rsdet checkpoint.
+        CheckpointError: missing file, not a torch file, or not an rsdet checkpoint; a
+            damaged ``.rsdz`` file (:func:`rsdet.models.rsdz.read_rsdz`).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
+    from rsdet.models import rsdz  # lazy: rsdz builds on this module
+
+    if rsdz.is_rsdz(path):  # a compressed model (rsdet compress) decodes to the same thing
+        return rsdz.read_rsdz(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__})") from err
+    except Exception as err:  # torch raises many types (KeyError, EOFError...) for other files
+        what = "the file is empty" if path.stat().st_size == 0 else "PyTorch cannot load it"
+        raise CheckpointError(
+            f"{path} is not an rsdet model file: not a readable checkpoint ({what}; "
+            "rsdet train writes model files)"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an rsdet checkpoint (expected format {FORMAT})")
+        raise CheckpointError(
+            f"{path} is not an rsdet model file: a PyTorch file, but not an rsdet checkpoint "
+            f"(expected format {FORMAT})"
+        )
     try:
         spec = from_dict(ModelSpec, payload["spec"])
     except (ConfigError, KeyError) as err:

@@ -1,0 +1,83 @@
+"""``compress_model``: the stage table, the file it writes, and the tools that read it."""
+
+import pytest
+import torch
+from rsdet.pipelines.compress import compress_model, parse_bits
+from rsdet.pipelines.detect_models import DetectorRunner, load_runner
+from rsdet.pipelines.info import describe_model
+
+from rsdet.errors import InputError, OutputExistsError
+from rsdet.models.zoo import load_network
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compress") / "small.rsdz"
+    val = "synthetic:?n=1&size=256&seed=0&kind=trees"
+    summary = compress_model("trees", out, prune=0.9, bits={"conv": 5, "fc": 5}, val_data=val)
+    return out, summary
+
+
+def test_each_stage_is_reported_and_the_file_is_the_last_row(compressed):
+    out, summary = compressed
+    stages = {s["name"]: s for s in summary["stages"]}
+    assert list(stages) == ["original", "pruned", "quantized", "huffman"]
+    assert stages["original"]["weights"] == stages["original"]["total_weights"] == 1_058_339
+    assert stages["pruned"]["weights"] < 0.15 * stages["original"]["weights"]
+    assert stages["huffman"]["bytes"] == out.stat().st_size == summary["bytes"]
+    assert stages["huffman"]["ratio"] > 15  # 90 % pruned, 5 bits, Huffman, no fine-tuning
+    assert all(s["metric"] is not None for s in summary["stages"])
+    assert "huffman" in summary["table"]
+
+
+def test_the_file_holds_exactly_the_compressed_weights(compressed):
+    out, _ = compressed
+    network, ckpt = load_network(out)
+    weight = network.state_dict()["backbone.stages.2.0.0.weight"]
+    assert len(torch.unique(weight)) <= 2**5 + 1  # the codebook and the pruned zeros
+    assert ckpt.provenance["compression"]["settings"]["prune"] == 0.9
+    assert ckpt.provenance["compressed_from"].endswith("trees.pt")
+
+
+def test_detect_and_info_read_the_file(compressed):
+    out, _ = compressed
+    assert isinstance(load_runner(str(out)), DetectorRunner)
+    info = describe_model(str(out), 64)
+    assert info["arch"] == "rs_tinynet" and info["parameters"] > 1_000_000
+    assert info["provenance"]["compression"]["stages"][-1]["name"] == "huffman"
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path):
+    out = tmp_path / "small.rsdz"
+    out.write_bytes(b"keep")
+    with pytest.raises(OutputExistsError, match=r"small\.rsdz: already exists"):
+        compress_model("no-such-model", out)
+    with pytest.raises(InputError, match=r"--prune 1\.0"):
+        compress_model("trees", tmp_path / "x.rsdz", prune=1.0)
+    assert parse_bits("conv=8,fc=4") == {"conv": 8, "fc": 4}
+    for text in ("conv=5", "conv=9,fc=5", "conv=5,fc=x", "bn=5,fc=5"):
+        with pytest.raises(InputError, match="expected conv=N,fc=N"):
+            parse_bits(text)
+
+
+@pytest.mark.slow  # four fine-tuning runs at the model's 512 px windows: ~30 s on 2 busy cores
+def test_iterative_pruning_and_shared_weights_hold_through_fine_tuning(tmp_path):
+    out = tmp_path / "tuned.rsdz"
+    data = "synthetic:?n=2&size=256&seed=0&kind=trees"
+    compress_model(
+        "trees", out, prune=0.8, schedule="iterative", bits={"conv": 3, "fc": 3},
+        finetune_data=data, finetune_epochs=1, windows_per_epoch=2, lr=1e-2, precise_bn=1,
+    )  # fmt: skip
+    original, _ = load_network("trees")
+    network, ckpt = load_network(out)
+    big = {n for n, p in original.named_parameters() if p.ndim == 4 and p.numel() >= 4096}
+    state, before = network.state_dict(), original.state_dict()
+    zeros = sum(int((state[n] == 0).sum()) for n in big)
+    assert zeros >= 0.8 * sum(state[n].numel() for n in big)  # the masks held
+    for name in big:
+        assert len(torch.unique(state[name][state[name] != 0])) <= 2**3
+    bn = "backbone.stages.2.0.1.running_mean"  # fine-tuning trained the rest too
+    assert not torch.equal(state[bn], before[bn])
+    assert ckpt.provenance["compression"]["settings"]["schedule"] == "iterative"
