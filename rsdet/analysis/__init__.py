@@ -1,0 +1,1 @@
+"""Analyses of trained networks: parameter and feature-map sparsity (``rsdet analyze``)."""
