@@ -9,7 +9,8 @@ would have seen.
 Pixels follow the model's :class:`~rsdet.models.spec.InputSpec`: bands picked, range scaled
 to [0, 1] (fixed range, or percentiles measured once per image), then standardised with its
 mean / std. Padding (a window reaching past the image) gets the mean colour, i.e. 0 after
-standardisation, as :class:`~rsdet.models.detector.Detector` pads at inference.
+standardisation, as :class:`~rsdet.models.detector.Detector` pads at inference; so do the
+pixels outside a sample's area of interest (:mod:`rsdet.engine.aoi`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch.utils.data import Dataset, Sampler
 
 from rsdet.datasets.clip import WindowClipper
 from rsdet.datasets.pixels import ImageReader, open_image
+from rsdet.engine.aoi import window_mask
 from rsdet.engine.augment import Augmenter
 from rsdet.engine.recipe import DataConfig
 from rsdet.engine.windows import Window, WindowPlanner, crop_targets
@@ -62,7 +64,7 @@ class TileDataset(Dataset[tuple[Tensor, Targets]]):
         self.box_type, self.seed = box_type, seed
         self.planner = WindowPlanner(samples, data.tile_size, data.augment.scale, data.object_bias)
         self.length = data.windows_per_epoch or self.planner.default_length()
-        self.augment = Augmenter(data.augment, input_spec.num_channels)
+        self.augment = Augmenter(data.augment, input_spec.num_channels, input_spec.gsd_m)
         mean, std = input_spec.standardisation()
         self._mean, self._std = mean.astype(np.float32), std.astype(np.float32)
         self._clippers: dict[int, WindowClipper] = {}
@@ -112,6 +114,9 @@ class TileDataset(Dataset[tuple[Tensor, Targets]]):
         cols = slice(max(-w.left, 0), max(min(reader.width - w.left, w.size), 0))
         inside = np.zeros((w.size, w.size), bool)
         inside[rows, cols] = True
+        aoi = window_mask(self.samples[w.sample], w.left, w.top, w.size)
+        if aoi is not None:  # labels are complete only in the AOI: show nothing else
+            inside &= aoi
         unit[~inside] = self._mean
         if w.size != w.tile:
             interp = cv2.INTER_AREA if w.size > w.tile else cv2.INTER_LINEAR

@@ -64,6 +64,22 @@ class AugmentConfig:
         scale: range of the zoom factor applied when a window is read (1 = native GSD).
         brightness, contrast, saturation, hue: colour jitter strengths (0 disables).
         color_p: probability of applying the colour jitter.
+        white_balance: per-channel gain jitter, each band times ``1 +- white_balance``
+            (a sensor's colour cast; 0 disables).
+        gamma: gamma jitter, exponent in ``[1 - gamma, 1 + gamma]`` (0 disables).
+        blur: largest Gaussian blur sigma, pixels (0 disables).
+        sharpen: largest unsharp-mask strength in [0, 1] (0 disables).
+        noise: largest Gaussian sensor noise, standard deviation as a fraction of the
+            [0, 1] range (0 disables).
+        shot_noise: largest Poisson (photon) noise scale (0 disables).
+        jpeg_quality: lowest JPEG re-encode quality, 1-100 (100 disables).
+        shadow: probability of dark polygonal shadow patches (0 disables).
+        sensor_gsd_m: ``(low, high)`` ground sampling distance of a simulated sensor,
+            metres; the tile is reduced to it and resampled back to the model's GSD (the
+            detail such a sensor loses; crowns keep their pixel size, so the model's
+            declared GSD stays true). None disables.
+        degrade_p: probability of each degradation above but ``shadow`` (white balance,
+            gamma, sensor GSD, blur or sharpen, noise, shot noise, JPEG), drawn independently.
     """
 
     hflip: float = 0.5
@@ -75,6 +91,16 @@ class AugmentConfig:
     saturation: float = 0.0
     hue: float = 0.0
     color_p: float = 0.5
+    white_balance: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
+    sharpen: float = 0.0
+    noise: float = 0.0
+    shot_noise: float = 0.0
+    jpeg_quality: int = 100
+    shadow: float = 0.0
+    sensor_gsd_m: tuple[float, float] | None = None
+    degrade_p: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -243,12 +269,21 @@ def _check_positive(r: TrainRecipe) -> None:
         "data.object_bias": 0 <= r.data.object_bias <= 1,
         "data.min_visible": 0 <= r.data.min_visible <= 1,
         "data.augment.scale": 0 < r.data.augment.scale[0] <= r.data.augment.scale[1],
+        "data.augment.gamma": 0 <= r.data.augment.gamma < 1,
+        "data.augment.white_balance": 0 <= r.data.augment.white_balance < 1,
+        "data.augment.jpeg_quality": 1 <= r.data.augment.jpeg_quality <= 100,
+        "data.augment.degrade_p": 0 <= r.data.augment.degrade_p <= 1,
         "optim.lr": r.optim.lr > 0,
         "schedule.warmup_iters": r.schedule.warmup_iters >= 0,
         "eval.interval": r.eval.interval >= 1,
         "eval.precise_bn": r.eval.precise_bn >= 0,
         "device": re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", r.device) is not None,
     }
+    gsd = r.data.augment.sensor_gsd_m
+    if gsd is not None:
+        checks["data.augment.sensor_gsd_m"] = 0 < gsd[0] <= gsd[1]
+        if r.model.input.gsd_m is None:  # nothing to resample back to
+            raise ConfigError("data.augment.sensor_gsd_m: needs model.input.gsd_m")
     if r.data.windows_per_epoch is not None:
         checks["data.windows_per_epoch"] = r.data.windows_per_epoch >= 1
     bad = [key for key, ok in checks.items() if not ok]

@@ -53,3 +53,53 @@ def test_multispectral_tiles_skip_hue_but_keep_brightness():
     )
     out, _ = aug(image, np.zeros((0, 4, 2)), 1)
     assert out.shape == (8, 8, 4) and not np.allclose(out, 0.5)
+
+
+DEGRADE_ALL = AugmentConfig(
+    hflip=0, vflip=0, rot90=0, white_balance=0.2, gamma=0.3, shadow=1.0, blur=1.5,
+    sharpen=0.5, noise=0.05, shot_noise=0.1, jpeg_quality=30, sensor_gsd_m=(0.05, 0.3),
+    degrade_p=1.0,
+)  # fmt: skip
+
+
+def test_domain_randomisation_is_seeded_in_range_and_leaves_outlines_alone():
+    image = np.random.default_rng(1).random((64, 64, 3)).astype(np.float32)
+    poly = np.array([[[10, 12], [30, 12], [30, 40], [10, 40]]], float)
+    aug = Augmenter(DEGRADE_ALL, channels=3, gsd_m=0.1)
+    a, moved = aug(image, poly, 3)
+    b, _ = aug(image, poly, 3)
+    c, _ = aug(image, poly, 4)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.dtype == np.float32 and a.shape == image.shape
+    assert a.min() >= 0 and a.max() <= 1 and np.abs(a - image).mean() > 0.02
+    np.testing.assert_array_equal(moved, poly)  # pixel-only: geometry untouched
+
+
+def test_a_coarser_sensor_loses_detail_but_keeps_the_image_size():
+    checker = (np.indices((64, 64)).sum(0) % 2).astype(np.float32)  # 1-pixel detail
+    image = np.repeat(checker[..., None], 3, axis=2)
+    only_gsd = AugmentConfig(hflip=0, vflip=0, rot90=0, sensor_gsd_m=(0.3, 0.3), degrade_p=1.0)
+    out, _ = Augmenter(only_gsd, channels=3, gsd_m=0.1)(image, np.zeros((0, 4, 2)), 0)
+    assert out.shape == image.shape
+    assert out.std() < 0.2 * image.std()  # a 30 cm sensor cannot resolve 10 cm squares
+
+
+def test_a_finer_sensor_than_the_model_changes_nothing():
+    image = np.random.default_rng(2).random((32, 32, 3)).astype(np.float32)
+    fine = AugmentConfig(hflip=0, vflip=0, rot90=0, sensor_gsd_m=(0.05, 0.1), degrade_p=1.0)
+    out, _ = Augmenter(fine, channels=3, gsd_m=0.1)(image, np.zeros((0, 4, 2)), 0)
+    np.testing.assert_array_equal(out, image)
+
+
+def test_sensor_gsd_needs_the_model_gsd():
+    from rsdet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="sensor_gsd_m"):
+        Augmenter(AugmentConfig(sensor_gsd_m=(0.1, 0.3)), channels=3, gsd_m=None)
+
+
+def test_degradations_work_on_multispectral_tiles_without_the_rgb_only_ones():
+    image = np.full((32, 32, 4), 0.5, np.float32)
+    aug = Augmenter(DEGRADE_ALL, channels=4, gsd_m=0.1)
+    out, _ = aug(image, np.zeros((0, 4, 2)), 1)
+    assert out.shape == (32, 32, 4) and not np.allclose(out, 0.5)

@@ -38,6 +38,19 @@ def test_wrong_type_and_out_of_range_values(tmp_path):
     assert load_recipe(path, ["device=cuda:1"]).device == "cuda:1"
 
 
+def test_domain_randomisation_ranges_are_checked_when_the_recipe_is_read(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {arch: x}\ndata: {train: 'synthetic:'}\n")
+    with pytest.raises(ConfigError, match=r"data\.augment\.jpeg_quality: invalid value 0"):
+        load_recipe(path, ["data.augment.jpeg_quality=0"])
+    with pytest.raises(ConfigError, match=r"data\.augment\.sensor_gsd_m: invalid value"):
+        load_recipe(path, ["data.augment.sensor_gsd_m=[0.3, 0.1]", "model.input.gsd_m=0.1"])
+    with pytest.raises(ConfigError, match=r"sensor_gsd_m: needs model\.input\.gsd_m"):
+        load_recipe(path, ["data.augment.sensor_gsd_m=[0.1, 0.3]"])
+    r = load_recipe(path, ["data.augment.sensor_gsd_m=[0.05, 0.3]", "model.input.gsd_m=0.1"])
+    assert r.data.augment.sensor_gsd_m == (0.05, 0.3)
+
+
 def test_overrides_reach_nested_values(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("model: {arch: x, config: {size: n}}\ndata: {train: 'synthetic:'}\n")
