@@ -12,25 +12,31 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
 from rich.progress import TextColumn
-from rsdet.pipelines.progress import make_progress
+from rsdet.pipelines.progress import PlainLines, make_progress
 
 import rsdet
 from rsdet.config import ConfigError, apply_overrides, from_dict, to_dict
 from rsdet.engine.recipe import TrainRecipe
+from rsdet.engine.session import load_training_data
 from rsdet.engine.train import RunResult, train
 from rsdet.errors import InputError, OutputExistsError
-from rsdet.io.atomic import atomic_output
+from rsdet.io.atomic import atomic_output, make_folder
+from rsdet.io.lock import output_lock
 
 __all__ = ["RECIPES_DIR", "TrainOptions", "find_recipe", "resolve_recipe", "run_train"]
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 RUN_FILES = ("last.pt", "best.pt", "metrics.csv", "recipe.yaml")
+LOCK_FILE = ".rsdet-lock"  # held by the run writing the folder (rsdet.io.lock)
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,7 @@ def _prepare_run_dir(run_dir: Path, opts: TrainOptions) -> None:
             f"{run_dir}: already holds a training run ({', '.join(found)}); "
             "pass --resume to continue it or --overwrite to start again"
         )
-    for name in found:  # only what a run writes: never other files the user keeps there
-        (run_dir / name).unlink()
-    shutil.rmtree(run_dir / "tb", ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _remove_run_files(run_dir)
 
 
 def _write_recipe(recipe: TrainRecipe, path: Path) -> None:
@@ -155,9 +158,6 @@ def run_train(opts: TrainOptions) -> RunResult:
     recipe = resolve_recipe(source, opts)
     run_dir = Path(recipe.output.dir)
     main = int(os.environ.get("RANK", "0")) == 0
-    if main:
-        _prepare_run_dir(run_dir, opts)
-        _write_recipe(recipe, run_dir / "recipe.yaml")
     provenance = {
         "recipe_file": str(source),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -166,16 +166,69 @@ def run_train(opts: TrainOptions) -> RunResult:
         "torch_version": torch.__version__,
     }
     with ProgressReporter(quiet=opts.quiet or not main) as reporter:
-        return train(recipe, run_dir, resume=opts.resume, provenance=provenance, reporter=reporter)
+        data = load_training_data(recipe, reporter)  # bad data fails before anything is written
+        with _run_folder(run_dir, opts, main):
+            if main:
+                _write_recipe(recipe, run_dir / "recipe.yaml")
+            return train(
+                recipe,
+                run_dir,
+                resume=opts.resume,
+                provenance=provenance,
+                reporter=reporter,
+                data=data,
+            )
+
+
+@contextmanager
+def _run_folder(run_dir: Path, opts: TrainOptions, main: bool) -> Iterator[None]:
+    """Create, lock and clear the run folder (rank 0); undo a new run that left no last.pt.
+
+    The lock makes a second run on the same folder refuse while the first is alive. A new
+    run that fails before its first ``last.pt`` (a model that does not build, no GPU, a
+    Ctrl-C during set-up) removes the files it wrote, so the retry is not told to resume.
+    """
+    if not main:
+        yield
+        return
+    created = not run_dir.exists()
+    make_folder(run_dir)
+    try:
+        with output_lock(run_dir, run_dir / LOCK_FILE):
+            _prepare_run_dir(run_dir, opts)
+            try:
+                yield
+            except BaseException:
+                if not opts.resume and not (run_dir / "last.pt").exists():
+                    _remove_run_files(run_dir)
+                raise
+    finally:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+
+
+def _remove_run_files(run_dir: Path) -> None:
+    """Delete what a run writes (never other files the user keeps in the folder)."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "tb", ignore_errors=True)
 
 
 class ProgressReporter:
-    """The engine's progress, drawn with the shared rich progress bar (stderr)."""
+    """The engine's progress on stderr: the shared rich bar on a terminal, else plain lines.
 
-    def __init__(self, quiet: bool) -> None:
+    Plain lines (:class:`PlainLines`: iteration, loss, speed, ETA) are for logs, CI and
+    cluster jobs, where a live bar draws nothing useful.
+    """
+
+    def __init__(self, quiet: bool, plain: PlainLines | None = None) -> None:
         self.quiet = quiet
+        console = Console(stderr=True)
+        if plain is None and not quiet and not console.is_terminal:
+            plain = PlainLines(console)
+        self.plain = None if quiet else plain
         self.progress = make_progress(
-            quiet,
+            quiet or self.plain is not None,
             TextColumn("{task.fields[loss]}"),
             TextColumn("{task.fields[lr]}"),
             TextColumn("{task.fields[speed]}"),
@@ -194,6 +247,8 @@ class ProgressReporter:
         self.task = self.progress.add_task(
             title, total=total, completed=done, loss="", lr="", speed=""
         )
+        if self.plain is not None:
+            self.plain.begin(title, total, done)
 
     def advance(self, fields: dict[str, float]) -> None:
         """Move the bar one step and show the latest loss, lr and speed."""
@@ -205,6 +260,8 @@ class ProgressReporter:
         if "it/s" in fields:
             shown["speed"] = f"{fields['it/s']:.2f} it/s"
         self.progress.update(self.task, advance=1, **shown)
+        if self.plain is not None:
+            self.plain.advance(fields)
 
     def note(self, message: str) -> None:
         """Print a line above the bars (warnings, epoch summaries), unless quiet."""

@@ -69,6 +69,7 @@ class GeoOptions:
     scene_field: str = "scene"
     class_field: str | None = None
     layer: str | None = None
+    default_class: str | None = None  # labels without a class attribute are all this class
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,7 @@ def read_geo(path: Path, options: GeoOptions | None = None) -> Dataset:
     scenes, base, scene_dir = _find_scenes(path)
     classes_txt = base / "classes.txt"
     fixed = read_classes_file(classes_txt) if classes_txt.is_file() else None
-    single = fixed[0] if fixed is not None and len(fixed) == 1 else None
+    single = fixed[0] if fixed is not None and len(fixed) == 1 else options.default_class
     features, labelled, labels_file = _collect_features(scenes, base, scene_dir, options, single)
     names = {stem: _names(f, single) for stem, f in features.items()}
     classes = fixed or tuple(sorted({n for scene in names.values() for n in scene}))

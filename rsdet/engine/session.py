@@ -8,6 +8,7 @@ writes a checkpoint. The loop itself is in :mod:`rsdet.engine.train`.
 from __future__ import annotations
 
 import math
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from rsdet.models.contract import DetectorNetwork
 from rsdet.models.detector import resolve_device
 from rsdet.models.spec import ModelSpec
 
-__all__ = ["Position", "ResumeError", "Session", "open_session"]
+__all__ = ["Position", "ResumeError", "Session", "load_training_data", "open_session"]
 
 
 class ResumeError(RsdetError):
@@ -112,14 +113,23 @@ class Session:
 
 
 def open_session(
-    recipe: TrainRecipe, run_dir: Path, resume: bool, provenance: dict[str, Any], rep: Reporter
+    recipe: TrainRecipe,
+    run_dir: Path,
+    resume: bool,
+    provenance: dict[str, Any],
+    rep: Reporter,
+    prepared: tuple[TrainData, TrainData | None] | None = None,
 ) -> Session:
-    """Build everything for :func:`rsdet.engine.train.train` (restoring ``last.pt`` if asked)."""
+    """Build everything for :func:`rsdet.engine.train.train` (restoring ``last.pt`` if asked).
+
+    ``prepared`` (training, validation) replaces loading ``recipe.data.train`` / ``val``: samples
+    a pipeline prepared itself (``rsdet finetune``'s AOI-restricted scenes).
+    """
     device = resolve_device(recipe.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {recipe.device!r}, but this machine has no usable CUDA GPU")
     ctx = setup_distributed(device)
-    train_data, val_data = _load(recipe, rep)
+    train_data, val_data = prepared if prepared is not None else _load(recipe, rep)
     seed_everything(recipe.seed)  # the same initial weights on every process
     network, config = build_training_network(recipe.model, train_data.classes)
     if recipe.model.init is not None and not resume:
@@ -166,6 +176,18 @@ def open_session(
     return s
 
 
+def load_training_data(recipe: TrainRecipe, rep: Reporter) -> tuple[TrainData, TrainData | None]:
+    """The recipe's training and validation data, loaded and checked.
+
+    :func:`open_session` does this first; a pipeline calls it before it writes anything,
+    so that bad data fails early, and passes the result to ``open_session``.
+
+    Raises:
+        InputError, ConfigError: missing or unusable data, or classes that differ.
+    """
+    return _load(recipe, rep)
+
+
 def _load(recipe: TrainRecipe, rep: Reporter) -> tuple[TrainData, TrainData | None]:
     """Training and validation data; their class lists must agree."""
     train_data = load_data(recipe.data.train, rep.note)
@@ -204,8 +226,19 @@ def _loader(
 
 
 def _ignore_sigint(worker_id: int) -> None:
-    """Workers leave Ctrl-C to the main process, which finishes the iteration and saves."""
+    """Workers leave Ctrl-C to the main process, and end quietly on SIGTERM.
+
+    The main process finishes the iteration and saves. A cluster sends SIGTERM to every
+    process of the job: a worker *killed* by it makes torch raise in the main process at
+    once, mid-iteration, while a worker that exits with status 0 is not an error (and the
+    loader's own shutdown, which sends SIGTERM, still ends it).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    os._exit(0)
 
 
 def _restore(path: Path, s: Session) -> Position:

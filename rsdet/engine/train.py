@@ -10,8 +10,9 @@
 Nothing is hidden behind hooks: to change what happens, edit this file. Every random
 choice is seeded (weights from ``seed``, data from ``(seed, epoch, index)``), so two CPU runs
 with the same recipe give identical weights, and ``resume=True`` continues from ``last.pt``
-to exactly the weights an uninterrupted run would have reached. Ctrl-C finishes the current
-iteration, saves ``last.pt`` and raises ``KeyboardInterrupt``.
+to exactly the weights an uninterrupted run would have reached. Ctrl-C (SIGINT) or SIGTERM
+(what clusters and ``kill`` send) finishes the current iteration, saves ``last.pt`` and
+raises ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from rsdet.config import ConfigError
+from rsdet.engine.data import TrainData
 from rsdet.engine.dataset import TileDataset, collate
 from rsdet.engine.distributed import any_true
 from rsdet.engine.optim import lr_factor
@@ -65,6 +67,7 @@ def train(
     resume: bool = False,
     provenance: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
+    data: tuple[TrainData, TrainData | None] | None = None,
 ) -> RunResult:
     """Train ``recipe`` into ``run_dir``: ``last.pt``, ``best.pt``, ``metrics.csv``.
 
@@ -74,13 +77,16 @@ def train(
         resume: continue from ``run_dir / "last.pt"``.
         provenance: extra facts stored in every checkpoint (command line, git commit...).
         reporter: progress sink; None reports nothing.
+        data: training and validation samples already loaded (e.g. restricted to areas of
+            interest); None loads ``recipe.data.train`` and ``recipe.data.val``.
 
     Raises:
         TrainingError: the loss became NaN or infinite.
-        KeyboardInterrupt: after Ctrl-C, once ``last.pt`` holds the current iteration.
+        KeyboardInterrupt: after Ctrl-C or SIGTERM, once ``last.pt`` holds the current
+            iteration.
     """
     rep = reporter or Silent()
-    s = open_session(recipe, run_dir, resume, provenance or {}, rep)
+    s = open_session(recipe, run_dir, resume, provenance or {}, rep, data)
     pos, ctx, optimizer, scaler = s.pos, s.ctx, s.optimizer, s.scaler
     metrics: Metrics = {}
     with _StopOnSigint() as stop:
@@ -208,12 +214,16 @@ def _summary(row: dict[str, Any]) -> str:
     return f"epoch {row['epoch']}: " + " ".join(parts)
 
 
+# Ctrl-C, and what a cluster's scheduler (Slurm, Kubernetes) or ``kill`` sends to stop a job.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _StopOnSigint:
-    """Turns Ctrl-C into a request that the loop honours at the end of an iteration."""
+    """Turns Ctrl-C or SIGTERM into a request that the loop honours at the end of an iteration."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:  # a second Ctrl-C: stop now, last.pt stays at the last epoch
@@ -221,12 +231,13 @@ class _StopOnSigint:
         self.requested = True
 
     def __enter__(self) -> _StopOnSigint:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: Ctrl-C keeps its default behaviour
-            self._previous = None
+        for signum in STOP_SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: the signals keep their default behaviour
+                break
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)

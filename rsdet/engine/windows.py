@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsdet.datasets.clip import WindowClipper
+from rsdet.engine.aoi import aoi_bounds
 from rsdet.structures import NORMAL, Sample
 
 __all__ = ["TileTargets", "Window", "WindowPlanner", "crop_targets"]
@@ -68,7 +69,9 @@ class WindowPlanner:
     Images are chosen in proportion to their area (every pixel equally likely). With
     probability ``object_bias`` the window is placed so that a random object of the image
     lies inside it (most remote-sensing pixels are background; this keeps the batches
-    informative); otherwise it is placed uniformly.
+    informative); otherwise it is placed uniformly. An image restricted to an area of
+    interest (:mod:`rsdet.engine.aoi`) counts, and is drawn over, the AOI's bounding box
+    only.
 
     Args:
         samples: the training samples (only their sizes and polygons are read).
@@ -85,7 +88,7 @@ class WindowPlanner:
         object_bias: float = 0.7,
     ) -> None:
         self.samples, self.tile, self.scale, self.object_bias = samples, tile, scale, object_bias
-        areas = np.array([s.height * s.width for s in samples], np.float64)
+        areas = np.array([_area(aoi_bounds(s)) for s in samples], np.float64)
         self._p = areas / areas.sum()
 
     def default_length(self) -> int:
@@ -104,9 +107,24 @@ class WindowPlanner:
             left = _place(rng, float(obj[:, 0].min()), float(obj[:, 0].max()), size, s.width)
             top = _place(rng, float(obj[:, 1].min()), float(obj[:, 1].max()), size, s.height)
         else:
-            left = int(rng.integers(0, max(s.width - size, 0) + 1))
-            top = int(rng.integers(0, max(s.height - size, 0) + 1))
+            x0, y0, x1, y1 = aoi_bounds(s)
+            left = _uniform(rng, x0, x1, size, s.width)
+            top = _uniform(rng, y0, y1, size, s.height)
         return Window(index, left, top, size, self.tile)
+
+
+def _area(bounds: tuple[int, int, int, int]) -> float:
+    return float((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]))
+
+
+def _uniform(rng: np.random.Generator, lo: int, hi: int, size: int, extent: int) -> int:
+    """Uniform start of a ``size`` window inside ``[lo, hi)`` (the image, or an AOI's bounds).
+
+    A window larger than ``[lo, hi)`` covers all of it (inside the image when it fits).
+    """
+    if hi - lo < size and (lo, hi) != (0, extent):
+        return _place(rng, lo, hi, size, extent)
+    return int(rng.integers(lo, max(hi - size, lo) + 1))
 
 
 def _place(rng: np.random.Generator, lo: float, hi: float, size: int, extent: int) -> int:

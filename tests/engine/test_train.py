@@ -169,3 +169,19 @@ def test_dense_validation_images_under_coco_get_a_warning(tmp_path):
     )
     assert any("more than 100 objects" in n and "aitod allows 1500" in n for n in notes)
     assert notes[-1].startswith("epoch 1: ")
+
+
+def test_sigterm_saves_and_stops_like_ctrl_c(tmp_path, monkeypatch):
+    original = FakeNet.forward
+
+    def terminated(self, images, targets=None):
+        if self.training and self.calls + 1 == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a cluster sends at the end of a job
+        return original(self, images, targets)
+
+    monkeypatch.setattr(FakeNet, "forward", terminated)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe(), tmp_path)
+    assert read_checkpoint(tmp_path / "last.pt").train_state["position"][2] == 2
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is put back
