@@ -42,6 +42,14 @@ def train(
     k: Annotated[int, typer.Option(min=2, help="bovw: codebook size.")] = 512,
     kernel: Annotated[str, typer.Option(help="bovw SVM: rbf, linear, intersection.")] = "rbf",
     pca: Annotated[int, typer.Option(min=0, help="bovw: PCA components (0: none).")] = 64,
+    screen_for: Annotated[
+        str | None,
+        typer.Option(
+            help="A tile screener for this detector (model file or packaged name): tiles "
+            "cut at its tile size from its bands, object = one of its classes; rsdet "
+            "detect --screen checks the match."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a classifier; the held-out split is scored into OUT/report.json."""
@@ -59,6 +67,7 @@ def train(
             weights=weights,
             bovw=_bovw(k, kernel, pca, seed),
             train=_train_config(epochs, batch, lr, seed),
+            screen_for=screen_for,
         )
         summary = train_tile_classifier(req, lambda line: err_console.print(line))
         if as_json:
@@ -104,16 +113,23 @@ def evaluate(
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files, folders or scenes.")],
     model: Annotated[Path, typer.Option(help="classifier.pt or its folder.")],
-    out: Annotated[Path, typer.Option(help="CSV table to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="CSV table, or a layer (.gpkg, .geojson, ...): one polygon per tile in map "
+            "coordinates with class_name and score."
+        ),
+    ],
     tile: Annotated[
         int | None, typer.Option(min=8, help="Cut each image into tiles of this edge, px.")
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing layer.")] = False,
 ) -> None:
-    """Classify whole images, or the tiles of scenes, into a CSV table."""
+    """Classify whole images, or the tiles of scenes, into a CSV table or a map layer."""
     with user_errors():
         from rsdet.pipelines.classify import predict_images
 
-        n = predict_images(images, model, out, tile)
+        n = predict_images(images, model, out, tile, overwrite)
         err_console.print(f"{n} rows -> {out}")
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from rsdet.classify import (
     BoVWConfig,
     ClassifierConfig,
+    DetectorMatch,
     Report,
     TileClassifier,
     TrainConfig,
@@ -40,6 +41,7 @@ from rsdet.classify.screen import (
     CURVE_THRESHOLDS,
     DEFAULT_THRESHOLD,
     MAX_TILE_LOSS,
+    file_sha256,
     pick_threshold,
     recall_curve,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "BoVWConfig",
     "TrainConfig",
     "TrainRequest",
+    "detector_match",
     "evaluate_classifier",
     "evaluate_with_curve",
     "predict_images",
@@ -73,6 +76,7 @@ class TrainRequest:
     weights: str | None = None
     bovw: BoVWConfig = field(default_factory=BoVWConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    screen_for: str | None = None
 
 
 def train_tile_classifier(req: TrainRequest, log: Callable[[str], None]) -> dict[str, Any]:
@@ -85,7 +89,8 @@ def train_tile_classifier(req: TrainRequest, log: Callable[[str], None]) -> dict
         weights=req.weights,
         bovw=req.bovw,
     )
-    tiles = load_tiles(req.data, config.size)
+    match, made_for = (None, None) if req.screen_for is None else detector_match(req.screen_for)
+    tiles = load_tiles(req.data, config.size, match)
     fit_idx, val_idx = stratified_split(tiles.labels, req.val_fraction, req.train.seed)
     log(
         f"{len(tiles)} images, {len(tiles.classes)} classes: {len(fit_idx)} train, "
@@ -102,11 +107,38 @@ def train_tile_classifier(req: TrainRequest, log: Callable[[str], None]) -> dict
         "validation": None if report is None else report.to_dict(),
         **screen_meta(clf, tiles.images[val_idx], tiles.labels[val_idx]),
     }
+    if made_for is not None:
+        clf.meta["screen_for"] = made_for
     req.out.mkdir(parents=True, exist_ok=True)
     save_classifier(clf, req.out / "classifier.pt")
     summary = {"model": req.model, "path": str(req.out / "classifier.pt"), **clf.meta}
     write_bytes_atomic(req.out / "report.json", json.dumps(summary, indent=2).encode())
     return summary
+
+
+def detector_match(model: str) -> tuple[DetectorMatch, dict[str, Any]]:
+    """Tiles for a screener of ``model`` (a file or packaged name), and its record.
+
+    The record is stored as the screener's ``meta["screen_for"]``; ``rsdet detect
+    --screen`` checks it against the run's model and tile size.
+    """
+    from rsdet.pipelines.detect_models import load_runner
+
+    runner = load_runner(model, "cpu")
+    bands = runner.default_bands(3)
+    identity = runner.identity
+    path = identity.get("path") if isinstance(identity, dict) else None
+    spec = getattr(runner, "spec", None)
+    made_for = {
+        "model": Path(path).name if path else str(model),
+        "sha256": file_sha256(path) if path else None,
+        "classes": list(runner.classes),
+        "tile_size": runner.tile_size,
+        "overlap": runner.overlap,
+        "bands": list(bands),
+        "scaling": None if spec is None else spec.input.scaling,
+    }
+    return DetectorMatch(tuple(runner.classes), runner.tile_size, bands), made_for
 
 
 def score(clf: TileClassifier, images: np.ndarray, labels: np.ndarray) -> Report:
@@ -169,12 +201,25 @@ def evaluate_with_curve(
     return report, curve
 
 
-def predict_images(inputs: list[Path], model: Path, out: Path, tile: int | None) -> int:
-    """Write ``out`` (CSV): ``path, x, y, width, height, class, score`` per image or tile.
+def predict_images(
+    inputs: list[Path], model: Path, out: Path, tile: int | None, overwrite: bool = False
+) -> int:
+    """Write ``out``: ``path, x, y, width, height, class, score`` per image or tile.
 
     Folders are read for their image files. With ``tile``, every image is cut into
-    ``tile`` px tiles (the last row and column overlap the previous ones). Returns rows.
+    ``tile`` px tiles (the last row and column overlap the previous ones). ``out`` ending
+    in ``.csv``: a table (pixels); any vector format of ``rsdet detect`` (``.gpkg``,
+    ``.geojson``, ...): one polygon per tile in the scene's map coordinates (pixel
+    coordinates for images without a geotransform), with ``class_name`` and ``score``;
+    an existing layer is replaced only with ``overwrite``. Returns rows.
     """
+    vector = out.suffix.lower() != ".csv"
+    if vector:
+        from rsdet.io.vector import ensure_absent, vector_format
+
+        vector_format(out)  # an unknown extension fails before any image is read
+        if not overwrite:
+            ensure_absent(out)
     clf = load_classifier(model)
     rows: list[list[object]] = []
     for path in _expand(inputs):
@@ -191,12 +236,66 @@ def predict_images(inputs: list[Path], model: Path, out: Path, tile: int | None)
         for (x, y, tw, th), s in zip(windows, scores, strict=True):
             k = int(s.argmax())
             rows.append([str(path), x, y, tw, th, clf.classes[k], round(float(s[k]), 6)])
+    if vector:
+        _write_tiles_layer(rows, clf.classes, out)
+        return len(rows)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["path", "x", "y", "width", "height", "class", "score"])
     writer.writerows(rows)
     write_bytes_atomic(out, buf.getvalue().encode())
     return len(rows)
+
+
+def _write_tiles_layer(rows: list[list[Any]], classes: tuple[str, ...], out: Path) -> None:
+    """One polygon per row ``(path, x, y, w, h, class, score)`` in its scene's CRS.
+
+    Scenes in different CRSs cannot share a layer: that is an InputError.
+    """
+    import geopandas as gpd
+
+    from rsdet.io.georef import polygons_crs
+    from rsdet.io.raster import read_scene_info
+    from rsdet.io.vector import write_layer
+
+    frames = []
+    crs_seen: dict[str, Any] = {}
+    for path in dict.fromkeys(str(r[0]) for r in rows):
+        info = read_scene_info(path)
+        mine = [r for r in rows if r[0] == path]
+        corners = np.asarray(
+            [[(x, y), (x + w, y), (x + w, y + h), (x, y + h)] for _, x, y, w, h, *_ in mine],
+            np.float64,
+        )
+        frame = gpd.GeoDataFrame(
+            {
+                "path": [r[0] for r in mine],
+                "x": [r[1] for r in mine],
+                "y": [r[2] for r in mine],
+                "width": [r[3] for r in mine],
+                "height": [r[4] for r in mine],
+                "class_name": [r[5] for r in mine],
+                "score": [r[6] for r in mine],
+            },
+            geometry=polygons_crs(corners, info.transform),
+            crs=info.crs,
+        )
+        crs_seen[path] = info.crs
+        frames.append(frame)
+    if len({str(c) for c in crs_seen.values()}) > 1:
+        raise InputError(
+            f"{out}: the scenes are in different CRSs ({', '.join(map(str, crs_seen))}); "
+            "write one layer per CRS, or a CSV"
+        )
+    layer = gpd.GeoDataFrame(_concat(frames), crs=frames[0].crs)
+    write_layer(layer, out, classes, overwrite=True)
+
+
+def _concat(frames: list[Any]) -> Any:
+    """Row-wise concatenation of frames (pandas, imported lazily)."""
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 def _windows(h: int, w: int, tile: int | None) -> list[tuple[int, int, int, int]]:

@@ -8,7 +8,14 @@ Models (:mod:`.model`, :mod:`.nets`, :mod:`.bovw`), fitting (:mod:`.train`), met
 """
 
 from rsdet.classify.bovw import BoVW, BoVWConfig
-from rsdet.classify.data import TileOptions, TileSet, load_tiles, stratified_split, to_rgb8
+from rsdet.classify.data import (
+    DetectorMatch,
+    TileOptions,
+    TileSet,
+    load_tiles,
+    stratified_split,
+    to_rgb8,
+)
 from rsdet.classify.metrics import Report, confusion_png, score_report
 from rsdet.classify.model import MODELS, ClassifierConfig, TileClassifier, default_size
 from rsdet.classify.store import load_classifier, save_classifier
@@ -19,6 +26,7 @@ __all__ = [
     "BoVW",
     "BoVWConfig",
     "ClassifierConfig",
+    "DetectorMatch",
     "Report",
     "TileClassifier",
     "TileOptions",

@@ -23,7 +23,7 @@ from rsdet.datasets.pixels import IMAGE_SUFFIXES
 from rsdet.errors import InputError
 from rsdet.structures import Sample
 
-__all__ = ["TileOptions", "TileSet", "load_tiles", "stratified_split", "to_rgb8"]
+__all__ = ["DetectorMatch", "TileOptions", "TileSet", "load_tiles", "stratified_split", "to_rgb8"]
 
 _TILE_KEYS = ("tile", "visible", "object")
 
@@ -63,6 +63,22 @@ class TileOptions:
     object: str = "any"
 
 
+@dataclass(frozen=True)
+class DetectorMatch:
+    """Tiles cut the way a detector will see them (``rsdet classify train --screen-for``).
+
+    Attributes:
+        classes: the detector's classes; a tile is ``object`` when it holds one of them.
+        tile: the detector's tile edge, px (overrides the spec's ``tile=``).
+        bands: 1-based image bands in the detector's channel order; the first three make
+            the thumbnail, as ``rsdet detect --screen`` does.
+    """
+
+    classes: tuple[str, ...]
+    tile: int
+    bands: tuple[int, ...]
+
+
 def to_rgb8(pixels: np.ndarray) -> np.ndarray:
     """(H, W, C) any dtype -> (H, W, 3) uint8: first three bands (one band repeated).
 
@@ -77,26 +93,36 @@ def to_rgb8(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_tiles(spec: str, size: int) -> TileSet:
+def load_tiles(spec: str, size: int, match: DetectorMatch | None = None) -> TileSet:
     """Load ``spec`` (``folder:PATH`` or a detection spec) as images resized to ``size``.
+
+    With ``match``, a detection spec is cut at the detector's tile size, from its bands,
+    and labelled ``object`` for the detector's classes (those the dataset shares).
 
     Raises:
         InputError: a missing folder, an empty class folder, a bad tile option.
         DatasetError / SpecError: from the detection dataset loader.
     """
     if spec.lower().startswith("folder:"):
+        if match is not None:
+            raise InputError(f"{spec}: --screen-for needs a detection spec, not folder:")
         return _from_folders(Path(spec.partition(":")[2]), size)
     parsed = parse_spec(spec)
     raw = {k: v for k, v in parsed.options.items() if k in _TILE_KEYS}
     rest = {k: v for k, v in parsed.options.items() if k not in _TILE_KEYS}
     opts = _tile_options(spec, raw)
     dataset = load_dataset(replace(parsed, options=rest))
-    wanted = _wanted_labels(spec, dataset.classes, opts.object)
+    if match is None:
+        wanted = _wanted_labels(spec, dataset.classes, opts.object)
+    else:
+        opts = replace(opts, tile=match.tile)
+        wanted = _shared_labels(spec, dataset.classes, match.classes)
+    bands = None if match is None else match.bands
     images: list[np.ndarray] = []
     labels: list[int] = []
     ids: list[str] = []
     for sample in dataset.samples:
-        for x, y, tile, has in _cut(sample, opts, wanted):
+        for x, y, tile, has in _cut(sample, opts, wanted, bands):
             images.append(_resize(tile, size))
             labels.append(int(has))
             ids.append(f"{sample.image_id}@{x},{y}")
@@ -127,11 +153,36 @@ def _wanted_labels(spec: str, classes: tuple[str, ...], name: str) -> np.ndarray
     return np.asarray([classes.index(name)])
 
 
+def _shared_labels(spec: str, classes: tuple[str, ...], detector: tuple[str, ...]) -> np.ndarray:
+    wanted = {name.casefold() for name in detector}  # "Tree" (a model) is "tree" (data)
+    shared = [i for i, name in enumerate(classes) if name.casefold() in wanted]
+    if not shared:
+        raise InputError(
+            f"dataset {spec!r}: no class of the detector ({list(detector)}) is in the "
+            f"data ({list(classes)})"
+        )
+    return np.asarray(shared)
+
+
 def _cut(
-    sample: Sample, opts: TileOptions, wanted: np.ndarray
+    sample: Sample,
+    opts: TileOptions,
+    wanted: np.ndarray,
+    bands: tuple[int, ...] | None = None,
 ) -> list[tuple[int, int, np.ndarray, bool]]:
-    """Non-overlapping whole tiles ``(x, y, pixels, holds a wanted object)`` of one image."""
-    image = to_rgb8(read_image(sample))
+    """Non-overlapping whole tiles ``(x, y, pixels, holds a wanted object)`` of one image.
+
+    ``bands``: 1-based bands to take, in order (None: the image's first three).
+    """
+    pixels = read_image(sample)
+    if bands is not None:
+        if max(bands) > pixels.shape[2]:
+            raise InputError(
+                f"{sample.image_id}: has {pixels.shape[2]} bands; the detector reads {list(bands)}"
+            )
+        pixels = pixels[:, :, [b - 1 for b in bands[:3]]]
+    # Matched to a detector: each tile stretched on its own, as its thumbnail in a run is.
+    image = to_rgb8(pixels) if bands is None else pixels
     keep = np.isin(sample.labels, wanted)
     boxes = np.concatenate(
         [sample.polygons[keep].min(axis=1), sample.polygons[keep].max(axis=1)], axis=1
@@ -144,7 +195,8 @@ def _cut(
             w = np.clip(np.minimum(boxes[:, 2], x + t) - np.maximum(boxes[:, 0], x), 0, None)
             h = np.clip(np.minimum(boxes[:, 3], y + t) - np.maximum(boxes[:, 1], y), 0, None)
             has = bool(np.any(w * h / area >= opts.visible))
-            out.append((x, y, image[y : y + t, x : x + t], has))
+            pixels = image[y : y + t, x : x + t]
+            out.append((x, y, pixels if bands is None else to_rgb8(pixels), has))
     return out
 
 

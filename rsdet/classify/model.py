@@ -141,8 +141,9 @@ class TileClassifier:
             return self.bovw.scores(images)
         assert self.net is not None
         self.net.eval()
-        out = [
-            torch.softmax(self.net(to_tensor(images[i : i + batch])), dim=1)
-            for i in range(0, len(images), batch)
-        ]
+        with torch.no_grad():
+            out = [
+                torch.softmax(self.net(to_tensor(images[i : i + batch])), dim=1)
+                for i in range(0, len(images), batch)
+            ]
         return torch.cat(out).double().numpy() if out else np.zeros((0, len(self.classes)))

@@ -15,7 +15,11 @@ detector runs on the tiles it keeps.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +34,10 @@ __all__ = [
     "CURVE_THRESHOLDS",
     "DEFAULT_THRESHOLD",
     "MAX_TILE_LOSS",
+    "ScreenWarning",
     "Screener",
+    "check_detector",
+    "file_sha256",
     "load_screener",
     "pick_threshold",
     "recall_curve",
@@ -89,12 +96,23 @@ class Screener:
         size: thumbnail edge ``S``, px (the classifier's input edge).
         threshold: tiles with a probability below it are skipped.
         identity: what identifies the screener in a resume journal (plain data).
+        path: the file it was loaded from (None: built in memory; then it pickles whole).
+        made_for: the detector it was matched to (``--screen-for``; see
+            :func:`check_detector`), or None.
     """
 
     p_object: Callable[[np.ndarray], np.ndarray]
     size: int
     threshold: float
     identity: Any
+    path: str | None = None
+    made_for: dict[str, Any] | None = None
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickled as its file (a Dask worker loads it, like the model), when it has one."""
+        if self.path is None:
+            return super().__reduce_ex__(protocol)
+        return _reload, (self.path, self.threshold, self.identity)
 
     def thumbnail(self, raw: np.ndarray) -> np.ndarray:
         """(C, H, W) tile pixels -> (S, S, 3) uint8 (reader thread)."""
@@ -144,4 +162,79 @@ def load_screener(path: str | Path, threshold: float | None = None) -> Screener:
     def p_object(thumbs: np.ndarray) -> np.ndarray:
         return clf.scores(thumbs)[:, k]
 
-    return Screener(p_object, clf.config.size, threshold, identity)
+    made_for = clf.meta.get("screen_for")
+    return Screener(p_object, clf.config.size, threshold, identity, str(file), made_for)
+
+
+_LOADED: dict[str, Screener] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _reload(path: str, threshold: float, identity: Any) -> Screener:
+    """A worker process's copy of a pickled screener, loaded from its file once.
+
+    Raises:
+        InputError: the file is not the one the run started with (changed or replaced).
+    """
+    key = json.dumps([path, threshold, identity], sort_keys=True)
+    with _LOADED_LOCK:
+        screener = _LOADED.get(key)
+        if screener is None:
+            screener = load_screener(path, threshold)
+            if screener.identity != identity:
+                raise InputError(f"--screen {path}: the file changed since the run started")
+            _LOADED.clear()  # one run's screener at a time
+            _LOADED[key] = screener
+        return screener
+
+
+class ScreenWarning(UserWarning):
+    """The screener was made for another detector (``rsdet detect`` shows it as one line)."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file (a detector's checkpoint; a few MB: milliseconds)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_detector(
+    screener: Screener, classes: Sequence[str], tile_size: int, model_file: str | None
+) -> None:
+    """Refuse or warn when ``screener`` was made (``--screen-for``) for another detector.
+
+    A screener without ``made_for`` is not checked. Tile size differs: refused (it judges
+    tiles of another extent, and its threshold was picked for those). Another checkpoint
+    (SHA-256 of ``model_file``) or other classes: a :class:`ScreenWarning` (a retrained
+    detector with the same classes and tiles may keep its screener).
+
+    Raises:
+        InputError: the run's tile size is not the one the screener was made for.
+    """
+    made = screener.made_for
+    if not made:
+        return
+    name = made.get("model", "?")
+    if int(made.get("tile_size", tile_size)) != tile_size:
+        raise InputError(
+            f"--screen {screener.path}: made for {made['tile_size']} px tiles of {name}, "
+            f"this run cuts {tile_size} px tiles (use --tile {made['tile_size']}, or train "
+            "a screener with rsdet classify train --screen-for)"
+        )
+    if list(made.get("classes", classes)) != list(classes):
+        warnings.warn(
+            f"--screen {screener.path}: made for the classes {made['classes']} of {name}, "
+            f"this model has {list(classes)}",
+            ScreenWarning,
+            stacklevel=2,
+        )
+    elif model_file is not None and made.get("sha256") not in (None, file_sha256(model_file)):
+        warnings.warn(
+            f"--screen {screener.path}: made for another checkpoint ({name}); "
+            "its tile recall on this model's tiles is unchecked",
+            ScreenWarning,
+            stacklevel=2,
+        )

@@ -102,6 +102,37 @@ def test_predict_cuts_scenes_into_tiles(tmp_path, class_folders):  # noqa: F811
     ]
 
 
+def test_predict_writes_a_map_layer_of_tiles(tmp_path, class_folders):  # noqa: F811
+    import numpy as np
+    import pyogrio
+    import rasterio
+    from affine import Affine
+
+    out = tmp_path / "m"
+    args = ["classify", "train", "--data", f"folder:{class_folders}", "--model", "mlp"]
+    r = runner.invoke(app, [*args, "--out", str(out), "--size", "16", "--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    scene = tmp_path / "scene.tif"  # 48 x 32 px at 0.5 m in UTM 33N: 3 x 2 tiles of 16 px
+    transform = Affine(0.5, 0.0, 400_000.0, 0.0, -0.5, 4_500_000.0)
+    profile = dict(driver="GTiff", height=32, width=48, count=3, dtype="uint8")
+    with rasterio.open(scene, "w", **profile, crs="EPSG:32633", transform=transform) as ds:
+        ds.write(np.random.default_rng(0).integers(0, 255, (3, 32, 48), dtype=np.uint8))
+    layer = tmp_path / "tiles.gpkg"
+    cmd = ["classify", "predict", str(scene), "--model", str(out), "--tile", "16"]
+    r = runner.invoke(app, [*cmd, "--out", str(layer)])
+    assert r.exit_code == 0, r.output
+    frame = pyogrio.read_dataframe(layer, layer="tiles")
+    assert frame.crs.to_epsg() == 32633 and len(frame) == 6
+    assert set(frame["class_name"]) <= {"dark", "stripes"}
+    assert ((frame["score"] >= 0.5) & (frame["score"] <= 1)).all()
+    bounds = frame.geometry.bounds.round(6).to_numpy().tolist()
+    # the tile at x = 16, y = 0 px: 8 m east of the corner, its top on the scene's top
+    assert [400_008.0, 4_499_992.0, 400_016.0, 4_500_000.0] in bounds
+    again = runner.invoke(app, [*cmd, "--out", str(layer)])
+    assert again.exit_code == 2 and "Traceback" not in again.output
+    assert runner.invoke(app, [*cmd, "--out", str(layer), "--overwrite"]).exit_code == 0
+
+
 def test_bad_input_is_one_line(tmp_path, class_folders):  # noqa: F811
     r = runner.invoke(
         app,

@@ -5,9 +5,11 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+import rasterio.enums
 import torch
 from rsdet.cli.main import app
 from rsdet.pipelines.detect_models import load_runner
+from rsdet.pipelines.detect_plan import thumbnail_reader
 from rsdet.pipelines.detect_scene import (
     DetectOptions,
     _open_scenes,
@@ -123,6 +125,37 @@ def test_rejected_tiles_are_counted_and_never_reach_the_detector(tmp_path, scene
     assert layer(tmp_path / "a.gpkg").equals(layer(tmp_path / "b.gpkg"))
 
 
+def looks_of(scene, screen):
+    """The screener's looks at every batch of the scene, as the run makes them."""
+    infos = _open_scenes([scene], False)
+    runner = load_runner(PlantedDetector())
+    run = _resolve(infos, runner, DetectOptions(TILE, OVERLAP, screen=screen))
+    plan = plan_scene(0, infos[0], runner, run)
+    reader = thumbnail_reader(infos[0], run.bands[0], plan.tiles, plan.batches, run.screen)
+    with reader() as look:
+        return [look(b) for b in range(len(plan.batches))]
+
+
+def test_with_overviews_thumbnails_come_from_decimated_reads(tmp_path, scene):
+    half = Screener(sees_objects, TILE // 2, 0.5, identity="half")
+    full_reads = looks_of(scene, half)
+    assert all(looks.raws is not None for looks in full_reads)  # no overviews: read in full
+    opts = DetectOptions(TILE, OVERLAP)
+    detect_to_file([scene], tmp_path / "a.gpkg", PlantedDetector(), opts, quiet=True)
+    with rasterio.open(scene, "r+") as ds:
+        ds.build_overviews([2], rasterio.enums.Resampling.average)
+    decimated = looks_of(scene, half)
+    assert all(looks.raws is None for looks in decimated)  # a 32 px look at the 2x level
+    for a, b in zip(full_reads, decimated, strict=True):  # the same picture, +-1 rounding
+        assert np.abs(a.thumbs.astype(int) - b.thumbs.astype(int)).max() <= 1
+    double = PlantedDetector()
+    opts = DetectOptions(TILE, OVERLAP, screen=half)
+    summary = detect_to_file([scene], tmp_path / "b.gpkg", double, opts, quiet=True)
+    assert 20 < summary.scenes[0].screened < 35
+    assert len(double.calls) == 35 - summary.scenes[0].screened
+    assert layer(tmp_path / "a.gpkg").equals(layer(tmp_path / "b.gpkg"))
+
+
 def test_resume_gives_the_same_layer_and_counts(tmp_path, scene):
     opts = DetectOptions(TILE, OVERLAP, batch_size=2, screen=screener(every_other))
     whole = detect_to_file([scene], tmp_path / "a.gpkg", PlantedDetector(), opts, quiet=True)
@@ -145,12 +178,6 @@ def test_resume_with_another_threshold_is_refused(tmp_path, scene):
     other = DetectOptions(TILE, OVERLAP, screen=screener(every_other), screen_thr=0.2)
     with pytest.raises(InputError):
         detect_to_file([scene], out, PlantedDetector(), other, resume=True, quiet=True)
-
-
-def test_the_cluster_path_refuses_a_screener(tmp_path, scene):
-    opts = DetectOptions(TILE, OVERLAP, screen=screener(sees_objects))
-    with pytest.raises(InputError, match="--scheduler"):
-        detect_to_file([scene], tmp_path / "a.gpkg", PlantedDetector(), opts, scheduler="local:1")
 
 
 def tiny_screener_file(path, classes=("empty", "object"), meta=None):
