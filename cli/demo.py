@@ -19,7 +19,12 @@ class Kind(StrEnum):
 
 
 def demo(
-    out: Annotated[Path, typer.Argument(help="Output GeoTIFF, e.g. scene.tif.")],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="Output GeoTIFF, e.g. scene.tif; its ground truth goes beside it (scene.gpkg)."
+        ),
+    ],
     size: Annotated[int, typer.Option(min=64, max=16384, help="Scene edge, pixels.")] = 2048,
     seed: Annotated[int, typer.Option(min=0, help="Equal seeds give equal scenes.")] = 0,
     gsd: Annotated[
@@ -29,19 +34,27 @@ def demo(
         ),
     ] = None,
     kind: Annotated[Kind, typer.Option(help="Scene content.")] = Kind.trees,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUT and its labels.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages.")] = False,
 ) -> None:
-    """Write a synthetic aerial GeoTIFF (UTM 12N, near Yellowstone) to try rsdet on."""
+    """Write a synthetic aerial GeoTIFF (UTM 12N, near Yellowstone) and its ground truth."""
     with user_errors():
-        from rsdet.pipelines.demo import write_demo_scene
+        from rsdet.pipelines.demo import demo_labels_path, write_demo_scene
 
         scene = write_demo_scene(
             out, size=size, seed=seed, kind=kind.value, gsd=gsd, overwrite=overwrite
         )
         if not quiet:
+            labels = demo_labels_path(out)
+            found = Path(f"{kind.value}.gpkg")
+            if found.resolve() == labels.resolve():  # never suggest writing over the labels
+                found = Path(f"found_{kind.value}.gpkg")
             err_console.print(
                 f"Wrote {out}: {size}x{size} px at {scene.meta['gsd']:g} m/px (EPSG:32612), "
-                f"{len(scene)} objects ({', '.join(scene.meta['classes'])}). "
-                f"Next: rsdet detect {out} --out {kind.value}.gpkg"
+                f"{len(scene)} objects ({', '.join(scene.meta['classes'])}), labelled in "
+                f"{labels}.\nNext: rsdet detect {out} --out {found}\n"
+                f"Then: rsdet eval --protocol aitod --gt geo:{out} --pred {found}",
+                soft_wrap=True,
             )

@@ -38,8 +38,10 @@ def detect(
         typer.Option(
             "--out",
             "-o",
-            help="Output layer; the extension picks the format: .gpkg, .geojson (WGS 84), "
-            ".shp or .parquet. A QGIS style <name>.qml is written beside it.",
+            help="Output layer; the extension picks the format: .gpkg (QGIS style and run "
+            "metadata inside), .geojson (WGS 84), .shp or .parquet (GeoParquet 1.0.0: needs "
+            "GDAL >= 3.8 with its Parquet driver, e.g. a QGIS built on it; GDAL 3.6 / QGIS "
+            "3.22 cannot open it). The other formats get a QGIS style <name>.qml beside them.",
         ),
     ],
     model: Annotated[
@@ -47,9 +49,10 @@ def detect(
         typer.Option(
             "--model",
             "-m",
-            help="Checkpoint file, packaged model name, or .onnx from rsdet export.",
+            help="Checkpoint file, packaged model name (rsdet info --list), or .onnx from "
+            "rsdet export.",
         ),
-    ] = "default",
+    ] = "trees",
     tile_size: Annotated[
         int | None,
         typer.Option(
@@ -91,6 +94,21 @@ def detect(
             "--bands", help="Scene bands fed to the model, e.g. 4,3,2 (default: the model's)."
         ),
     ] = None,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            "--scale",
+            help="Pixel range scaling instead of the model's: LOW,HIGH (e.g. 0,10000 for "
+            "16-bit data; or one pair per band) or percentile[:2,98] (stretch per scene).",
+        ),
+    ] = None,
+    no_range_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-range-check",
+            help="Run even when a scene's values miss the model's range (checked at start).",
+        ),
+    ] = False,
     no_resample: Annotated[
         bool,
         typer.Option(
@@ -110,9 +128,30 @@ def detect(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing outputs.")
     ] = False,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Add the objects to the existing .gpkg layer of --out (same model classes "
+            "and columns); the file is replaced atomically.",
+        ),
+    ] = False,
+    preview: Annotated[
+        Path | None,
+        typer.Option(
+            "--preview",
+            help="Also write this PNG: the scenes at low resolution with the objects drawn "
+            "in their class colours (one panel per scene).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a machine-readable summary on stdout (its report: objects per class "
+            "with sizes, per scene with density per hectare).",
+        ),
     ] = False,
     scheduler: Annotated[
         str | None,
@@ -174,6 +213,8 @@ def detect(
             iou_thr=iou_thr,
             batch_size=batch_size,
             bands=_parse_bands(bands),
+            scale=scale,
+            range_check=not no_range_check,
             resample=not no_resample,
             require_crs=require_crs,
             scene_merge=not no_scene_merge,
@@ -193,6 +234,8 @@ def detect(
                 quiet=quiet or as_json,
                 scheduler=scheduler or None,
                 fail_fast=fail_fast,
+                append=append,
+                preview=preview,
             )
         if as_json:
             print_json(json.dumps(summary.to_dict(), indent=2))
@@ -242,9 +285,35 @@ def _print_summary(summary: Any) -> None:
             highlight=False,
             markup=False,
         )
+    _print_report(summary.report)
     files = ", ".join(summary.files)
     line = f"{summary.objects} objects written to {files} in {summary.seconds:.1f} s"
     err_console.print(Text(line, style="bold"), soft_wrap=True)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """Objects per class with their sizes, then per scene with their density."""
+    for name, entry in report.get("classes", {}).items():
+        size = entry["size_m"]
+        sizes = ""
+        if size is not None:
+            sizes = f", long side {size['min']}-{size['max']} m (median {size['median']} m)"
+        err_console.print(
+            f"  {name}: {entry['objects']} objects{sizes}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    for row in report.get("scenes", []):
+        density = ""
+        if row["per_ha"] is not None:
+            density = f" on {row['area_ha']:.2f} ha: {row['per_ha']:.2f} per ha"
+        err_console.print(
+            f"  {row['scene']}: {row['objects']} objects{density}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
 
 
 def _print_failures(summary: Any) -> None:

@@ -37,8 +37,9 @@ def eval(
         typer.Option(
             "--gt",
             help="Ground truth: a COCO json (coco, aitod), a DOTA folder (dota, dota-hbb; "
-            "dota1.5:PATH / dota2:PATH pick the version), a DIOR root (dior, dior-r), or "
-            "synthetic:?n=8&size=256&kind=vehicles (dota, dota-hbb, dior, dior-r).",
+            "dota1.5:PATH / dota2:PATH pick the version), a DIOR root (dior, dior-r), "
+            "synthetic:?n=8&size=256&kind=vehicles (dota, dota-hbb, dior, dior-r), or your "
+            "own GeoTIFFs with vector labels, geo:DIR or geo:scene.tif (every protocol).",
         ),
     ],
     pred: Annotated[
@@ -46,7 +47,9 @@ def eval(
         typer.Option(
             "--pred",
             help="Predictions: a COCO results json (coco, aitod) or a folder of "
-            "Task1_<class>.txt (dota, dior-r) / Task2_<class>.txt (dota-hbb, dior) files.",
+            "Task1_<class>.txt (dota, dior-r) / Task2_<class>.txt (dota-hbb, dior) files; "
+            "with geo: ground truth, the layer rsdet detect wrote (.gpkg, .geojson, .shp, "
+            ".parquet), matched to scenes by its scene field.",
         ),
     ],
     json_out: Annotated[

@@ -26,7 +26,8 @@ class Target(StrEnum):
 
 def export(
     model: Annotated[
-        str, typer.Argument(help="Checkpoint file (.pt) or packaged model name ('default').")
+        str,
+        typer.Argument(help="Checkpoint file (.pt) or packaged model name (rsdet info --list)."),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The ONNX file to write.")],
     fmt: Annotated[Format, typer.Option("--format", help="File format.")] = Format.onnx,

@@ -8,11 +8,17 @@ from typing import Annotated, Any
 import typer
 from rsdet.cli._common import print_json, user_errors
 
+from rsdet.errors import InputError
+
 
 def info(
     model: Annotated[
-        str, typer.Argument(help="Checkpoint file (.pt) or packaged model name ('default').")
-    ],
+        str | None,
+        typer.Argument(
+            help="Checkpoint file (.pt) or packaged model name (trees; see --list).",
+            show_default=False,
+        ),
+    ] = None,
     size: Annotated[
         int,
         typer.Option(min=32, help="Square input edge, pixels, at which FLOPs are counted."),
@@ -20,9 +26,18 @@ def info(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")
     ] = False,
+    list_: Annotated[
+        bool,
+        typer.Option("--list", help="List the packaged models and training recipes instead."),
+    ] = False,
 ) -> None:
     """Show a model's parameters, FLOPs, classes, input spec, box type and provenance."""
     with user_errors():
+        if list_ or model is None:
+            if model is not None:
+                raise InputError(f"{model}: give a MODEL or --list, not both")
+            _list_packaged(as_json, hint=not list_)
+            return
         from rsdet.pipelines.info import describe_model
 
         summary = describe_model(model, size)
@@ -30,6 +45,25 @@ def info(
             print_json(json.dumps(summary, indent=2, default=str))
         else:
             typer.echo(_format(summary))
+
+
+def _list_packaged(as_json: bool, hint: bool) -> None:
+    """Packaged models (the default marked) and recipes, as text or JSON."""
+    from rsdet.pipelines.info import list_packaged
+
+    found = list_packaged()
+    if as_json:
+        print_json(json.dumps(found, indent=2))
+        return
+    lines = ["Models (rsdet detect --model NAME, rsdet info NAME):"]
+    for m in found["models"]:
+        default = "  (default)" if m["name"] == found["default_model"] else ""
+        lines.append(f"  {m['name']:22s} {m['description'] or ', '.join(m['classes'])}{default}")
+    lines.append("Recipes (rsdet train --recipe NAME):")
+    lines += [f"  {r['name']:22s} {r['summary']}" for r in found["recipes"]]
+    if hint:
+        lines.append("Details of one model: rsdet info MODEL")
+    typer.echo("\n".join(lines))
 
 
 def _format(s: dict[str, Any]) -> str:
@@ -58,7 +92,7 @@ def _format(s: dict[str, Any]) -> str:
         f" at most {post['max_det']} per tile",
     ]
     prov = s["provenance"]
-    for key in ("recipe", "data", "epochs", "metrics", "command"):
+    for key in ("recipe", "data", "epochs", "metrics", "score_thr", "transfer", "command"):
         if key in prov:
             value = _recipe(prov[key]) if key == "recipe" else prov[key]
             text = _items(value) if isinstance(value, dict) else str(value)

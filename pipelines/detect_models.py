@@ -2,7 +2,8 @@
 
 :func:`load_runner` turns what the user passed as ``model`` into a :class:`ModelRunner`:
 
-* a checkpoint path or packaged model name -> :func:`rsdet.load_model` -> :class:`Detector`;
+* a checkpoint path or packaged model name -> :func:`rsdet.load_model` -> :class:`Detector`
+  (an ``.rsdz`` file of ``rsdet compress`` too: the checkpoint reader decodes it);
 * an ``.onnx`` file written by ``rsdet export`` -> :class:`OnnxRunner`: ONNX Runtime runs the
   network, the architecture's own decode (rebuilt from the file's metadata, no weights in
   torch) turns its outputs into detections (:mod:`rsdet.export.runtime`);
@@ -31,12 +32,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from rsdet.config import ConfigError
 from rsdet.errors import InputError
 from rsdet.export.runtime import OnnxModel, load_onnx
-from rsdet.io.radiometry import Radiometry, percentile_radiometry
-from rsdet.io.raster import SceneInfo
+from rsdet.io.radiometry import (
+    NodataFill,
+    Radiometry,
+    ScaleOverride,
+    check_value_range,
+    fill_nodata,
+    percentile_radiometry,
+)
+from rsdet.io.raster import SceneInfo, open_dataset
 from rsdet.models.detector import Detector
-from rsdet.models.spec import ModelSpec, Postprocess
+from rsdet.models.spec import InputSpec, ModelSpec, Postprocess
 from rsdet.models.zoo import load_model, resolve_model_path
 from rsdet.structures import Detections, HBoxes, RBoxes
 
@@ -72,8 +81,33 @@ class ModelRunner(ABC):
         """Bands to read when the user gives none."""
         return (1, 2, 3) if count >= 3 else tuple(range(1, count + 1))
 
-    def prepare(self, ds: Any, scene: SceneInfo, bands: tuple[int, ...]) -> Callable[..., Any]:
-        """Per-scene function ``(raw (C, H, W), valid) -> model input`` (runs in the reader)."""
+    def check_band_count(self, bands: tuple[int, ...]) -> None:  # noqa: B027 (any count)
+        """Raise :class:`InputError` unless the model can read this many bands."""
+
+    def check_input(
+        self, scene: SceneInfo, bands: tuple[int, ...], scale: ScaleOverride | None, check: bool
+    ) -> None:
+        """Raise :class:`InputError` when the scene's values do not suit the model.
+
+        Args:
+            scene, bands: a scene of the run and the bands the model reads from it.
+            scale: the run's range scaling override (``--scale``), or None.
+            check: compare a sample of the scene with the model's range (``check_value_range``).
+        """
+        if scale is not None:
+            raise InputError("--scale: this model takes raw pixel values (it scales them itself)")
+
+    def prepare(
+        self,
+        ds: Any,
+        scene: SceneInfo,
+        bands: tuple[int, ...],
+        scale: ScaleOverride | None = None,
+    ) -> Callable[..., Any]:
+        """Per-scene function ``(raw (C, H, W), valid) -> model input`` (runs in the reader).
+
+        ``scale``: the run's range scaling in place of the model's, or None.
+        """
         return lambda raw, valid: np.ascontiguousarray(np.moveaxis(raw, 0, -1))
 
     def collate(self, images: list[Any]) -> Any:
@@ -86,7 +120,14 @@ class ModelRunner(ABC):
 
 
 class SpecRunner(ModelRunner):
-    """A model with an rsdet ModelSpec: its defaults, bands and range scaling come from it."""
+    """A model with an rsdet ModelSpec: its defaults, bands and range scaling come from it.
+
+    Attributes:
+        nodata_fill: what nodata pixels inside a tile become (``fill_nodata``; measured in
+            docs/detect.md).
+    """
+
+    nodata_fill: NodataFill = "tile_mean"
 
     def __init__(self, spec: ModelSpec, identity: Any) -> None:
         self.spec, self.identity = spec, identity
@@ -100,14 +141,67 @@ class SpecRunner(ModelRunner):
         """The bands in the model's InputSpec."""
         return self.spec.input.bands
 
-    def prepare(self, ds: Any, scene: SceneInfo, bands: tuple[int, ...]) -> Callable[..., Any]:
-        """Range scaling as the spec says; a percentile stretch is measured here, once."""
+    def check_band_count(self, bands: tuple[int, ...]) -> None:
+        """The network's first layer takes as many channels as the spec has bands."""
+        wanted = self.spec.input.num_channels
+        if len(bands) != wanted:
+            listed = ",".join(str(b) for b in bands)
+            model = ",".join(str(b) for b in self.spec.input.bands)
+            raise InputError(
+                f"--bands {listed}: the model reads {wanted} bands, got {len(bands)} "
+                f"(its own are {model}; give {wanted} band numbers)"
+            )
+
+    def input_spec(self, bands: tuple[int, ...], scale: ScaleOverride | None) -> InputSpec:
+        """The model's InputSpec for ``bands``, with the run's range scaling if given."""
         spec = replace(self.spec.input, bands=bands)
+        if scale is None:
+            return spec
+        try:
+            return replace(
+                spec,
+                scaling=scale.scaling,
+                low=scale.low,
+                high=scale.high,
+                percentiles=scale.percentiles,
+            )
+        except ConfigError:
+            raise InputError(
+                f"--scale: {len(scale.low)} LOW,HIGH pairs for {len(bands)} bands "
+                "(give one pair for all bands or one per band)"
+            ) from None
+
+    def check_input(
+        self, scene: SceneInfo, bands: tuple[int, ...], scale: ScaleOverride | None, check: bool
+    ) -> None:
+        """A scene refused when its values miss the model's fixed range (unless ``scale``)."""
+        spec = self.input_spec(bands, scale)
+        if check and scale is None and spec.scaling == "fixed":
+            with open_dataset(scene.path) as ds:
+                check_value_range(ds, scene, bands, *spec.fixed_range())
+
+    def prepare(
+        self,
+        ds: Any,
+        scene: SceneInfo,
+        bands: tuple[int, ...],
+        scale: ScaleOverride | None = None,
+    ) -> Callable[..., Any]:
+        """Range scaling as the spec (or ``scale``) says, then nodata filled (``nodata_fill``).
+
+        A percentile stretch is measured here, once per scene.
+        """
+        spec = self.input_spec(bands, scale)
         if spec.scaling == "percentile":
             radiometry = percentile_radiometry(ds, scene, bands, spec.percentiles)
         else:
             radiometry = Radiometry(*spec.fixed_range())
-        return radiometry.to_unit
+        fill, mean = self.nodata_fill, self._mean
+
+        def to_model(raw: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+            return fill_nodata(radiometry.to_unit(raw, valid), valid, fill, mean)
+
+        return to_model
 
 
 class DetectorRunner(SpecRunner):

@@ -9,7 +9,8 @@ Data path of a run (each arrow is one function or module)::
             flags, scene pixels) -> journal
       -> per scene: merge_detections (across tiles)
       -> merge_scenes (across the borders of adjacent or overlapping scenes, map frame)
-      -> detections_frame (polygons in the CRS) -> one layer
+      -> detections_frame (polygons in the CRS) -> one layer, with its run metadata
+      -> detect_report: the summary (per class, per scene, density, sizes), [preview PNG]
 
 The per-scene steps run here, one scene after the other, or on a Dask cluster
 (:mod:`rsdet.pipelines.detect_cluster`, when ``scheduler`` is given); the merges run here
@@ -35,6 +36,7 @@ import geopandas as gpd
 import torch
 from rich.progress import Progress, TextColumn
 from rsdet.pipelines.detect_models import ModelRunner, load_runner
+from rsdet.pipelines.detect_report import check_outputs, check_style, finish, run_metadata
 from rsdet.pipelines.detect_units import (
     RunSettings,
     SceneSummary,
@@ -43,11 +45,27 @@ from rsdet.pipelines.detect_units import (
 )
 from rsdet.pipelines.progress import make_progress
 
-from rsdet.errors import InputError
+from rsdet.errors import InputError, OutputError, RsdetError
+from rsdet.io.atomic import make_folder
 from rsdet.io.georef import pixel_map
 from rsdet.io.journal import Journal, journal_path
-from rsdet.io.raster import SceneInfo, SceneWarning, check_bands, read_scene_info, reading_env
-from rsdet.io.vector import combine_frames, detections_frame, ensure_absent, write_layer
+from rsdet.io.lock import output_lock
+from rsdet.io.radiometry import ScaleOverride, parse_scale
+from rsdet.io.raster import (
+    SceneInfo,
+    SceneWarning,
+    check_bands,
+    read_errors,
+    read_scene_info,
+    reading_env,
+)
+from rsdet.io.vector import (
+    combine_frames,
+    detections_frame,
+    ensure_absent,
+    vector_format,
+    write_layer,
+)
 from rsdet.merge import MergeConfig, merge_detections
 from rsdet.merge_scenes import ScenePlacement, merge_scenes
 
@@ -76,6 +94,10 @@ class DetectOptions:
             Serial runs only (a ``scheduler`` run refuses it).
         screen_thr: skip a tile when the screener's probability of ``object`` is below
             this (None: the file's recall-picked threshold, else 0.05).
+        scale: range scaling in place of the model's: ``"LOW,HIGH"`` (one pair or one per
+            band), ``"percentile[:P1,P2]"`` or a :class:`~rsdet.io.radiometry.ScaleOverride`.
+        range_check: refuse, before the first tile, a scene whose values miss the model's
+            fixed range (:func:`~rsdet.io.radiometry.check_value_range`); off with ``scale``.
     """
 
     tile_size: int | None = None
@@ -91,6 +113,8 @@ class DetectOptions:
     scene_merge: bool = True
     screen: Any = None
     screen_thr: float | None = None
+    scale: str | ScaleOverride | None = None
+    range_check: bool = True
 
 
 @dataclass
@@ -106,6 +130,7 @@ class RunSummary:
     seconds: float
     scenes: list[SceneSummary]
     files: list[str] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)  # detect_report.layer_report
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -136,8 +161,12 @@ def _resolve(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOption
     """Resolve and check everything before the first tile runs (fail in seconds, not hours)."""
     tile, overlap = _tiling(runner, opts)
     bands = tuple(opts.bands or runner.default_bands(info.count) for info in infos)
+    scale = parse_scale(opts.scale) if isinstance(opts.scale, str) else opts.scale
     for info, scene_bands in zip(infos, bands, strict=True):
+        runner.check_band_count(scene_bands)
         check_bands(info, scene_bands)
+        with read_errors(info.path):  # the range check reads a sample of the pixels
+            runner.check_input(info, scene_bands, scale, opts.range_check)
     default = runner.postprocess
     post = replace(
         default,
@@ -154,20 +183,26 @@ def _resolve(infos: Sequence[SceneInfo], runner: ModelRunner, opts: DetectOption
         opts.batch_size,
         opts.prefetch,
         opts.resample,
-        _screener(opts),
+        _screener(opts, runner, tile),
+        scale,
     )
 
 
-def _screener(opts: DetectOptions) -> Any:
-    """The run's tile screener, loaded and checked (None without ``screen``)."""
+def _screener(opts: DetectOptions, runner: ModelRunner, tile: int) -> Any:
+    """The run's tile screener, loaded and checked against the model (None without one)."""
     if opts.screen is None:
         return None
-    from rsdet.classify.screen import Screener, load_screener
+    from rsdet.classify.screen import Screener, check_detector, load_screener
 
     if isinstance(opts.screen, Screener):
         thr = opts.screen.threshold if opts.screen_thr is None else opts.screen_thr
-        return replace(opts.screen, threshold=thr)
-    return load_screener(opts.screen, opts.screen_thr)
+        screen = replace(opts.screen, threshold=thr)
+    else:
+        screen = load_screener(opts.screen, opts.screen_thr)
+    identity = runner.identity
+    model_file = identity.get("path") if isinstance(identity, dict) else None
+    check_detector(screen, runner.classes, tile, model_file)
+    return screen
 
 
 def _detect_scene(
@@ -304,6 +339,9 @@ def _fingerprint(
     settings["merge"] = {k: str(v) for k, v in asdict(opts.merge).items()}
     for key in ("screen", "screen_thr"):  # runs without a screener keep their old form
         settings.pop(key)
+    settings.pop("range_check")  # it refuses scenes, never changes a result
+    if settings["scale"] is None:  # runs without --scale keep their old form
+        settings.pop("scale")
     fingerprint = {"scenes": files, "model": runner.identity, "options": settings}
     if screen is not None:
         fingerprint["screen"] = {"identity": screen.identity, "threshold": screen.threshold}
@@ -323,6 +361,8 @@ def detect_to_file(
     quiet: bool = False,
     scheduler: str | None = None,
     fail_fast: bool = False,
+    append: bool = False,
+    preview: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
     """Detect objects in one or more scenes and write them to one vector layer.
 
@@ -342,6 +382,9 @@ def detect_to_file(
             (``.json``). None runs them here, one after the other. Same layer either way.
         fail_fast: on a cluster, stop at the first scene that fails (without a cluster,
             the first failure always stops the run).
+        append: add the objects to the existing GeoPackage layer ``out`` (same columns
+            and classes), atomically.
+        preview: also write this PNG: the scenes at low resolution with the objects drawn.
 
     Returns:
         A :class:`RunSummary`. Scenes that failed on a cluster are listed in its
@@ -355,38 +398,97 @@ def detect_to_file(
     opts = options or DetectOptions()
     started = time.perf_counter()
     out_path = Path(out)
-    if not overwrite:
+    vector_format(out_path)  # an unknown extension fails now, not after the last tile
+    preview_path = None if preview is None else Path(preview)
+    check_outputs(out_path, preview_path, overwrite=overwrite, append=append)
+    if not overwrite and not append:
         ensure_absent(out_path)
-    if opts.screen is not None and scheduler is not None:
-        raise InputError(
-            "--screen runs only without --scheduler (the cluster path has no screener)"
-        )
     infos = _open_scenes(scenes, opts.require_crs)
     # On a cluster, this copy of the model only answers questions: the workers load theirs.
     runner = load_runner(model, device if scheduler is None else "cpu")
     run = _resolve(infos, runner, opts)
+    check_style(out_path, runner.classes, overwrite=overwrite, append=append)
     fingerprint = _fingerprint(infos, runner, opts, run.screen)
-    with _cluster(scheduler) as client:  # connected before the journal starts
+    make_folder(out_path.parent, out_path)  # a bad --out fails now, not after the last tile
+    # Held until the layer is written: a second run on this output refuses to start (and
+    # is not sent to --resume a journal that this run is still writing).
+    with output_lock(out_path), _cluster(scheduler) as client:  # connected before the journal
         journal = Journal.open(journal_path(out_path), fingerprint, resume, overwrite)
-        if client is None:
-            summaries = _detect_scenes(infos, runner, run, journal, quiet)
-        else:
-            from rsdet.pipelines.detect_cluster import detect_on_cluster
+        # A cluster run keeps its journal: it retries the scenes that failed (cluster.md).
+        with _journal_kept_if_resumable(journal, keep=resume or client is not None):
+            if client is None:
+                summaries = _detect_scenes(infos, runner, run, journal, quiet)
+            else:
+                from rsdet.pipelines.detect_cluster import detect_on_cluster
 
-            summaries = detect_on_cluster(
-                client, infos, (model, device), run, journal, fail_fast=fail_fast, quiet=quiet
-            )
-    frames = _layer_frames(infos, summaries, runner, run, journal, opts.scene_merge)
-    files = []
-    if frames:
-        layer = combine_frames(frames)
-        files = write_layer(layer, out_path, runner.classes, keep_crs, overwrite)
-    if all(s.error is None for s in summaries):
-        journal.remove()
+                summaries = detect_on_cluster(
+                    client, infos, (model, device), run, journal, fail_fast=fail_fast, quiet=quiet
+                )
+                for index, summary in enumerate(summaries):  # resumed batches count too
+                    summary.screened = _screened(journal, index)
+        frames = _layer_frames(infos, summaries, runner, run, journal, opts.scene_merge)
+        done = [i for i, s in enumerate(summaries) if s.error is None]
+        done_infos, names = [infos[i] for i in done], [_scene_names(infos)[i] for i in done]
+        meta = run_metadata(done_infos, names, runner, run)
+        files = _write_output(
+            frames, out_path, runner.classes, (keep_crs, overwrite), journal, meta, append
+        )
+        report, extra = finish(frames, done_infos, names, runner.classes, preview_path)
+        files += extra
+        if all(s.error is None for s in summaries):
+            journal.remove()
     total = sum(s.objects for s in summaries)
     seconds = time.perf_counter() - started
     written = str(out_path) if files else None
-    return RunSummary(written, total, seconds, summaries, [str(f) for f in files])
+    return RunSummary(written, total, seconds, summaries, [str(f) for f in files], report)
+
+
+@contextmanager
+def _journal_kept_if_resumable(journal: Journal, keep: bool) -> Iterator[None]:
+    """Remove the journal of a new serial run that fails on a user error (unless ``keep``).
+
+    A broken scene, a bad option, a model that fails on the data: ``--resume`` would fail
+    the same way, and a repaired scene is another input, which the journal refuses. The
+    journal is kept after an interruption or a crash, after a full disk, and with ``keep``
+    (a resumed journal was there before this attempt).
+    """
+    try:
+        yield
+    except RsdetError as err:
+        if not keep and not isinstance(err, OutputError):  # a full disk: resume goes on
+            journal.remove()
+        raise
+
+
+def _write_output(
+    frames: list[gpd.GeoDataFrame],
+    out: Path,
+    classes: Sequence[str],
+    flags: tuple[bool, bool],
+    journal: Journal,
+    metadata: dict[str, Any] | None = None,
+    append: bool = False,
+) -> list[Path]:
+    """Write the layer (nothing when no scene finished); ``flags``: (keep_crs, overwrite).
+
+    A failed write (read-only folder, full disk) keeps the journal: ``--resume`` then
+    writes the layer without running the model again.
+    """
+    if not frames:
+        return []
+    keep_crs, overwrite = flags
+    try:
+        layer = combine_frames(frames)
+        return write_layer(layer, out, classes, keep_crs, overwrite, metadata, append)
+    except OSError as err:
+        if isinstance(err, RsdetError):
+            raise
+        lines = str(err).strip().splitlines()
+        reason = err.strerror or (lines[0] if lines else type(err).__name__)
+        raise OutputError(
+            f"{err.filename or out}: cannot write the layer ({reason}); the detections are "
+            f"kept in {journal.path}: make room or fix the folder, then rerun with --resume"
+        ) from None
 
 
 @contextmanager
@@ -427,6 +529,8 @@ def detect_scene(
     bands: Sequence[int] | None = None,
     resample: bool = True,
     require_crs: bool = False,
+    scale: str | ScaleOverride | None = None,
+    range_check: bool = True,
     device: str = "auto",
     quiet: bool = True,
 ) -> gpd.GeoDataFrame:
@@ -439,8 +543,8 @@ def detect_scene(
             ``x1 y1 x2 y2`` or (N, 5) rsdet oriented boxes, in the image's pixels). Such an
             object gets raw pixel values of the selected bands (default: bands 1-3) and may
             expose ``classes`` (a list, or a dict from label to name).
-        tile_size, overlap, score_thr, iou_thr, batch_size, bands, resample, require_crs:
-            see :class:`DetectOptions` (None: the model's own value).
+        tile_size, overlap, score_thr, iou_thr, batch_size, bands, resample, require_crs,
+        scale, range_check: see :class:`DetectOptions` (None: the model's own value).
         device: ``auto``, ``cpu`` or ``cuda`` (only when ``model`` is a path or name).
         quiet: no progress bar.
 
@@ -457,6 +561,8 @@ def detect_scene(
         bands=tuple(bands) if bands is not None else None,
         resample=resample,
         require_crs=require_crs,
+        scale=scale,
+        range_check=range_check,
     )
     infos = _open_scenes([path], require_crs)
     runner = load_runner(model, device)

@@ -14,6 +14,11 @@ Ground-truth argument, per protocol:
 * The VOC-style protocols (``dota``, ``dota-hbb``, ``dior``, ``dior-r``) also take
   generated ground truth, ``synthetic:?n=8&size=256&kind=vehicles`` (image ids
   ``synthetic_<kind>_<seed>``, the kind's class names).
+* Every protocol takes the user's own scenes, ``geo:PATH`` (GeoTIFFs with vector labels,
+  :mod:`rsdet.datasets.geo`). Predictions are then the vector layer ``rsdet detect`` wrote
+  (``.gpkg``, ``.geojson``, ``.shp``, ``.fgb``, ``.parquet``), brought back to each scene's
+  pixels (:mod:`rsdet.evaluation.vector_results`); the VOC-style protocols also take a
+  ``Task1_``/``Task2_`` folder whose image names are the scenes' file stems.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from rsdet.evaluation import (
     PROTOCOLS,
     ApMode,
     EvalResult,
+    evaluate,
     evaluate_coco,
     evaluate_voc,
     read_coco_gt,
@@ -43,19 +49,20 @@ from rsdet.evaluation import (
 from rsdet.evaluation.from_samples import voc_ground_truth
 from rsdet.evaluation.protocols import coco_params, is_coco_style, normalize_dota_version
 from rsdet.evaluation.submission import Task
-from rsdet.io.atomic import write_bytes_atomic
+from rsdet.evaluation.vector_results import VECTOR_RESULT_SUFFIXES, read_vector_results
+from rsdet.io.atomic import make_folder, write_bytes_atomic
 
 __all__ = ["GroundTruthSpecError", "check_output", "result_table", "run_eval", "write_result"]
 
 ProgressFn = Callable[[int, int], None]
 
 _GT_FORMATS = {
-    "coco": ("coco", "aitod"),
-    "aitod": ("coco", "aitod"),
-    "dota": ("dota", "dota1.5", "dota2", "synthetic"),
-    "dota-hbb": ("dota", "dota1.5", "dota2", "synthetic"),
-    "dior": ("dior", "synthetic"),
-    "dior-r": ("dior-r", "synthetic"),
+    "coco": ("coco", "aitod", "geo"),
+    "aitod": ("coco", "aitod", "geo"),
+    "dota": ("dota", "dota1.5", "dota2", "synthetic", "geo"),
+    "dota-hbb": ("dota", "dota1.5", "dota2", "synthetic", "geo"),
+    "dior": ("dior", "synthetic", "geo"),
+    "dior-r": ("dior-r", "synthetic", "geo"),
 }
 _KNOWN_PREFIXES = {f for formats in _GT_FORMATS.values() for f in formats}
 
@@ -117,6 +124,30 @@ def _eval_voc(
     )
 
 
+def _eval_geo(
+    protocol: str, gt: DatasetSpec, pred: Path, ap_mode: ApMode | None, on_progress: ProgressFn
+) -> EvalResult:
+    """The user's scenes: a detections layer in map coordinates, or a Task folder (VOC)."""
+    if pred.suffix.lower() not in VECTOR_RESULT_SUFFIXES:
+        if is_coco_style(protocol) or not pred.is_dir():
+            raise GroundTruthSpecError(
+                f"{pred}: with geo: ground truth, --pred is the layer rsdet detect wrote "
+                f"({', '.join(VECTOR_RESULT_SUFFIXES)})"
+                + ("" if is_coco_style(protocol) else " or a Task1_/Task2_ folder")
+            )
+        return _eval_voc(protocol, gt, pred, ap_mode, on_progress)
+    dataset = _load_voc_dataset(gt)
+    dets = read_vector_results(pred, dataset.samples, dataset.classes)
+    return evaluate(
+        protocol,
+        dataset.samples,
+        dets,
+        dataset.classes,
+        ap_mode=ap_mode,
+        on_progress=on_progress,
+    )
+
+
 def run_eval(
     protocol: str, gt: str, pred: str | Path, *, ap_mode: ApMode | None = None, quiet: bool = False
 ) -> EvalResult:
@@ -127,7 +158,8 @@ def run_eval(
         gt: ground-truth argument (see the module docstring).
         pred: COCO results json (``coco``/``aitod``) or a folder of per-class
             ``Task1_<class>.txt`` (``dota``, ``dior-r``) / ``Task2_<class>.txt``
-            (``dota-hbb``, ``dior``) files.
+            (``dota-hbb``, ``dior``) files; with ``geo:`` ground truth, the vector layer
+            ``rsdet detect`` wrote.
         ap_mode: ``dior`` / ``dior-r`` only: ``"11point"`` (default) or ``"area"``.
         quiet: no progress bar.
 
@@ -143,15 +175,18 @@ def run_eval(
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        if gt_arg.format == "geo":
+            return _eval_geo(protocol, gt_arg, Path(pred), ap_mode, on_progress)
         if is_coco_style(protocol):
             return _eval_coco(protocol, gt_arg, Path(pred), on_progress)
         return _eval_voc(protocol, gt_arg, Path(pred), ap_mode, on_progress)
 
 
 def check_output(path: Path, overwrite: bool) -> None:
-    """Stop early if ``path`` exists and may not be replaced."""
+    """Stop early if ``path`` exists and may not be replaced, or its folder cannot be made."""
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists (pass --overwrite to replace it)")
+    make_folder(path.parent, path, create=False)  # a file in the way fails before the scoring
 
 
 def write_result(result: EvalResult, path: Path, overwrite: bool) -> None:

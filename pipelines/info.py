@@ -7,6 +7,7 @@ returns everything as plain data; the command prints it as text or JSON.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -18,7 +19,52 @@ from rsdet.models.contract import DetectorNetwork
 from rsdet.models.flops import HasParts, count_flops, count_macs_by_part, count_parameters
 from rsdet.models.zoo import load_network, resolve_model_path
 
-__all__ = ["describe_model"]
+__all__ = ["describe_model", "list_packaged"]
+
+
+def list_packaged() -> dict[str, Any]:
+    """The models inside the package and the packaged training recipes, as plain data.
+
+    Returns:
+        ``{"default_model": name, "models": [{"name", "description", "classes", "path"}],
+        "recipes": [{"name", "summary"}]}``; a recipe's summary is the first clause of
+        its header comment.
+    """
+    from rsdet.pipelines.train import RECIPES_DIR
+
+    from rsdet.models.checkpoint import read_checkpoint
+    from rsdet.models.zoo import DEFAULT_MODEL, PACKAGED_MODELS
+
+    models = []
+    for name in sorted(PACKAGED_MODELS):
+        path = resolve_model_path(name)
+        spec = read_checkpoint(path).spec
+        models.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "classes": list(spec.classes),
+                "path": str(path),
+            }
+        )
+    recipes = [
+        {"name": p.stem, "summary": _header(p.read_text(encoding="utf-8"))}
+        for p in sorted(RECIPES_DIR.glob("*.yaml"))
+    ]
+    return {"default_model": DEFAULT_MODEL, "models": models, "recipes": recipes}
+
+
+def _header(text: str, width: int = 90) -> str:
+    """The first clause of a YAML file's leading ``#`` comment, cut to ``width`` characters."""
+    words: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        words += line.lstrip("#").split()
+    summary = re.split(r"(?<=[.:])\s", " ".join(words), maxsplit=1)[0].rstrip(".:")
+    if len(summary) > width:
+        summary = summary[: width - 3].rsplit(" ", 1)[0] + "..."
+    return summary
 
 
 def describe_model(model: str, size: int) -> dict[str, Any]:

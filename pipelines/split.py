@@ -40,7 +40,7 @@ from rsdet.datasets.patches import PatchOrigin, cut_patch, format_rate, patch_wi
 from rsdet.datasets.pixels import ImageReader
 from rsdet.datasets.spec import DatasetSpec
 from rsdet.errors import InputError, OutputExistsError
-from rsdet.io.atomic import atomic_output, write_bytes_atomic
+from rsdet.io.atomic import atomic_output, make_folder, write_bytes_atomic
 from rsdet.structures import TRUNCATED, Sample
 
 __all__ = [
@@ -404,16 +404,21 @@ def split_dataset(
     report = SplitReport(out=str(out), format=dataset.format, sources=len(dataset.samples))
     report.removed = removed
     run = _SplitRun(out, writer, params, old, _Manifest(key), report)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, create=False)  # an --out in the way fails now; a failed split leaves none
     last_save = time.monotonic()
     with make_progress(quiet) as progress:
         task = progress.add_task("split", total=_total_windows(dataset, params))
-        for sample in dataset.samples:
-            progress.update(task, description=f"split {sample.image_id}")
-            run.split_sample(sample, lambda: progress.advance(task))
-            if time.monotonic() - last_save > _SAVE_EVERY_S:
+        try:
+            for sample in dataset.samples:
+                progress.update(task, description=f"split {sample.image_id}")
+                run.split_sample(sample, lambda: progress.advance(task))
+                if time.monotonic() - last_save > _SAVE_EVERY_S:
+                    run.save(final=False)
+                    last_save = time.monotonic()
+        except BaseException:
+            if out.is_dir():  # the patches written so far stay known: a rerun goes on from them
                 run.save(final=False)
-                last_save = time.monotonic()
+            raise
     # Unlabelled inputs (e.g. a test split) give images only, so the patches read back
     # as unlabelled too instead of as images with zero objects.
     for output in writer.finish() if dataset.labelled else []:

@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("rsdet.datasets",),
     ("rsdet.evaluation", "rsdet.models"),
     ("rsdet.engine", "rsdet.export"),  # training | ONNX files: both build on models
+    ("rsdet.compress",),  # Deep Compression: fine-tunes through the engine (.rsdz reader: models)
+    ("rsdet.analysis",),  # network analyses (sparsity): may use models, engine, evaluation
     ("rsdet.classify",),  # tile classifiers: on datasets and models (backbones), not engine
     ("rsdet",),  # the package __init__.py facade only (lazy ``rsdet.load_model``)
     ("rsdet.pipelines",),

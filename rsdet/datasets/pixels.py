@@ -190,7 +190,11 @@ class _RasterImage(ImageReader):
         try:
             bands = self._ds.read(window=window, out_shape=out_shape, resampling=resampling)
         except rasterio.errors.RasterioIOError as err:
-            raise ImageError(f"{self.path}: cannot read pixels ({_first_line(err)})") from None
+            cause = err.__cause__ or err.__context__ or err  # GDAL's cause says which block
+            raise ImageError(
+                f"{self.path}: cannot read pixels ({_first_line(cause)}); the file may be "
+                "truncated or damaged"
+            ) from None
         return np.ascontiguousarray(np.moveaxis(bands, 0, -1))
 
     def read_region(

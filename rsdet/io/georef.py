@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from rsdet.structures import HBoxes, RBoxes
 __all__ = [
     "box_corners_px",
     "box_measures",
+    "ground_lengths_m",
     "linear_unit_m",
     "pixel_map",
     "pixel_size_m",
@@ -111,66 +113,110 @@ def linear_unit_m(crs: Any) -> float | None:
     return float(crs.linear_units_factor[1])
 
 
+@lru_cache(maxsize=32)
+def _geodesy(wkt: str) -> tuple[Any, Any] | None:
+    """``(CRS -> lon/lat Transformer, Geod)`` of a CRS; None when it has no ellipsoid."""
+    import pyproj
+
+    try:
+        crs = pyproj.CRS.from_wkt(wkt)
+        geodetic, geod = crs.geodetic_crs, crs.get_geod()
+        if geodetic is None or geod is None:
+            return None
+        return pyproj.Transformer.from_crs(crs, geodetic, always_xy=True), geod
+    except pyproj.exceptions.ProjError:
+        return None
+
+
+def ground_lengths_m(crs: Any, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Lengths on the ground, metres, of short segments given in CRS coordinates.
+
+    Geodesic distances on the CRS's ellipsoid between the segments' ends, so conformal
+    projections whose scale factor is not 1 (Web Mercator, UTM away from its central
+    meridian, polar stereographic) and geographic CRSs are measured alike. A CRS without
+    an ellipsoid (an engineering CRS) falls back to CRS length times the unit.
+
+    Args:
+        crs: the CRS of the coordinates, or None (the lengths are then NaN).
+        start, end: (N, 2) float64 ``(x, y)`` ends of each segment, CRS units.
+
+    Returns:
+        (N,) float64 lengths in metres (NaN where they cannot be measured).
+    """
+    if crs is None:
+        return np.full(len(start), np.nan)
+    unit = linear_unit_m(crs)
+    step = end - start
+    grid: np.ndarray = np.hypot(step[:, 0], step[:, 1]) * (np.nan if unit is None else unit)
+    geodesy = _geodesy(crs.to_wkt())
+    if geodesy is None or len(start) == 0:
+        return grid
+    to_lonlat, geod = geodesy
+    lon0, lat0 = to_lonlat.transform(start[:, 0], start[:, 1])
+    lon1, lat1 = to_lonlat.transform(end[:, 0], end[:, 1])
+    dist = np.abs(np.asarray(geod.inv(lon0, lat0, lon1, lat1)[2], dtype=np.float64))
+    # Outside the projection's domain PROJ returns inf: keep the grid length there.
+    return np.where(np.isfinite(dist), dist, grid)
+
+
 def pixel_size_m(
     transform: Affine, crs: Any, height: int, width: int
 ) -> tuple[float, float] | None:
     """Ground size ``(x, y)`` of one pixel in metres, measured at the scene centre.
 
-    Projected CRS: the lengths of the transform's column and row steps times the unit
-    size. Geographic CRS: geodesic lengths of one-pixel steps from the scene centre on the
-    CRS's ellipsoid (degrees become metres at the centre latitude). None without a CRS.
+    Geodesic lengths of the one-pixel column and row steps centred on the scene centre
+    (:func:`ground_lengths_m`): in a projected CRS this is the transform's step divided by
+    the projection's scale factor there (1.41 for Web Mercator at 45 degrees), in a
+    geographic CRS degrees become metres at the centre latitude. None without a CRS or
+    when the size cannot be measured.
     """
-    a, b, _, d, e, _ = transform[:6]
-    unit = linear_unit_m(crs)
-    if unit is not None:
-        return math.hypot(a, d) * unit, math.hypot(b, e) * unit
-    if crs is None or not crs.is_geographic:
+    if crs is None:
         return None
-    import pyproj
-
-    geod = pyproj.CRS.from_wkt(crs.to_wkt()).get_geod()
-    if geod is None:
+    cc, rr = width / 2, height / 2
+    # Segment starts then ends: one column step, then one row step, centred on the centre.
+    cols = np.array([cc - 0.5, cc, cc + 0.5, cc])
+    rows = np.array([rr, rr - 0.5, rr, rr + 0.5])
+    xy = np.stack(px_to_crs(transform, cols, rows), axis=1)
+    gx, gy = ground_lengths_m(crs, xy[:2], xy[2:])
+    if not (math.isfinite(gx) and math.isfinite(gy)):
         return None
-    cols = np.array([width / 2, width / 2 + 1, width / 2])
-    rows = np.array([height / 2, height / 2, height / 2 + 1])
-    lon, lat = px_to_crs(transform, cols, rows)
-    dist_x = geod.inv(lon[0], lat[0], lon[1], lat[1])[2]
-    dist_y = geod.inv(lon[0], lat[0], lon[2], lat[2])[2]
-    return abs(float(dist_x)), abs(float(dist_y))
+    return float(gx), float(gy)
 
 
-def box_measures(
-    boxes: HBoxes | RBoxes, transform: Affine, unit_m: float | None
-) -> dict[str, np.ndarray]:
+def box_measures(boxes: HBoxes | RBoxes, transform: Affine, crs: Any) -> dict[str, np.ndarray]:
     """Side lengths in metres and, for oriented boxes, the orientation on the map.
 
     Args:
         boxes: N boxes in scene pixels.
-        transform: scene pixels -> output coordinates.
-        unit_m: metres per CRS unit, or None (sizes are then NaN).
+        transform: scene pixels -> coordinates in ``crs``.
+        crs: the scene CRS, or None (sizes are then NaN).
 
     Returns:
-        ``width_m`` and ``height_m`` (N,): lengths of the box's own x side (``w``; the long
-        side of an oriented box) and y side on the ground. For oriented boxes also
-        ``angle_deg`` (N,): direction of the long side, degrees clockwise from grid north
-        (the CRS's +y axis; for unreferenced scenes the top of the image), in [0, 180).
+        ``width_m`` and ``height_m`` (N,): ground lengths of the box's own x side (``w``;
+        the long side of an oriented box) and y side, each measured through the box centre
+        (geodesic, :func:`ground_lengths_m`: true metres in any projection). For oriented
+        boxes also ``angle_deg`` (N,): direction of the long side, degrees clockwise from
+        grid north (the CRS's +y axis; for unreferenced scenes the top of the image), in
+        [0, 180).
     """
     if isinstance(boxes, RBoxes):
         t = RBoxes(boxes.tensor.detach().cpu().double()).regularized().tensor.numpy()
+        centre = t[:, :2]
         cos, sin = np.cos(t[:, 4]), np.sin(t[:, 4])
         side_u = np.stack([t[:, 2] * cos, t[:, 2] * sin], axis=1)
         side_v = np.stack([-t[:, 3] * sin, t[:, 3] * cos], axis=1)
     else:
         t = boxes.tensor.detach().cpu().double().numpy()
+        centre = (t[:, :2] + t[:, 2:4]) / 2
         zeros = np.zeros(len(t))
         side_u = np.stack([t[:, 2] - t[:, 0], zeros], axis=1)
         side_v = np.stack([zeros, t[:, 3] - t[:, 1]], axis=1)
     linear = np.array([[transform.a, transform.b], [transform.d, transform.e]])
     map_u, map_v = side_u @ linear.T, side_v @ linear.T
-    scale = np.nan if unit_m is None else unit_m
+    mid = np.stack(px_to_crs(transform, centre[:, 0], centre[:, 1]), axis=1)
     out = {
-        "width_m": np.hypot(map_u[:, 0], map_u[:, 1]) * scale,
-        "height_m": np.hypot(map_v[:, 0], map_v[:, 1]) * scale,
+        "width_m": ground_lengths_m(crs, mid - map_u / 2, mid + map_u / 2),
+        "height_m": ground_lengths_m(crs, mid - map_v / 2, mid + map_v / 2),
     }
     if isinstance(boxes, RBoxes):
         azimuth = np.mod(np.degrees(np.arctan2(map_u[:, 0], map_u[:, 1])), 180.0)

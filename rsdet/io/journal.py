@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsdet.errors import InputError, OutputExistsError
+from rsdet.errors import InputError, OutputError, OutputExistsError
 from rsdet.structures import Detections, HBoxes, RBoxes
 
 __all__ = ["Journal", "JournalRecord", "journal_path"]
@@ -188,10 +188,16 @@ class Journal:
         self.records[(record.scene, record.batch)] = record
         if self.path is None:
             return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(record.to_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(record.to_json() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:  # a full disk: what is recorded so far stays usable
+            raise OutputError(
+                f"{self.path}: cannot record the finished tiles ({err.strerror}); make room, "
+                "then rerun with --resume to continue"
+            ) from None
 
     def remove(self) -> None:
         """Delete the journal file (after the output has been written)."""

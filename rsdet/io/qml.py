@@ -6,8 +6,12 @@ to it, and a GeoPackage's ``layer_styles`` table (see :mod:`rsdet.io.vector`). T
 * a categorised renderer on ``class_name``, one category per model class in class order
   (so colours stay the same across runs and scenes) plus a grey catch-all category;
 * boxes drawn as coloured outlines with no fill, so the imagery stays visible;
-* labels showing the score with two decimals, drawn only when zoomed in past
-  1:``LABEL_MAX_SCALE`` so that dense scenes stay readable.
+* labels showing the score with two decimals, drawn only for boxes at least
+  ``LABEL_MIN_PX`` screen pixels wide (a data-defined *Show* rule on
+  ``@map_units_per_pixel``, so it works in any CRS, in degrees, and in the pixel frame of
+  scenes without a CRS, where a 1:N scale rule never fires), best scores first where labels
+  would collide (a data-defined *Priority*), never overlapping each other: at the
+  whole-scene view of a dense scene the boxes are a few pixels wide and no label is drawn.
 
 The XML follows what QGIS 3 writes and reads (``QgsCategorizedSymbolRenderer``,
 ``QgsSimpleFillSymbolLayer`` options, ``QgsPalLayerSettings::readXml``).
@@ -19,9 +23,9 @@ import colorsys
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
-__all__ = ["LABEL_MAX_SCALE", "class_colors", "qml_style"]
+__all__ = ["LABEL_MIN_PX", "class_colors", "label_show_expression", "qml_style"]
 
-LABEL_MAX_SCALE = 2500
+LABEL_MIN_PX = 16
 _QGIS_VERSION = "3.28.0-Firenze"
 _OTHER_COLOR = (160, 160, 160)
 # Golden-ratio hue steps give distinct colours for any number of classes.
@@ -107,6 +111,34 @@ def _option_map(values: dict[str, str]) -> ET.Element:
     return node
 
 
+def label_show_expression(min_px: int = LABEL_MIN_PX) -> str:
+    """QGIS expression: true when the feature's box is at least ``min_px`` screen pixels wide.
+
+    The box is measured in the map's CRS (transformed from the layer's; the layer's own
+    extent when the transform fails, as for layers without a CRS, which QGIS draws in
+    their own units) and divided by the size of a screen pixel in map units.
+    """
+    on_map = "bounds_width(transform($geometry, @layer_crs, @map_crs))"
+    return f"coalesce({on_map}, bounds_width($geometry)) / @map_units_per_pixel >= {min_px}"
+
+
+def _data_defined(properties: dict[str, str]) -> ET.Element:
+    """``<dd_properties>``: expression-based label properties (QgsProperty type 3)."""
+    root = ET.Element("dd_properties")
+    collection = ET.SubElement(root, "Option", {"type": "Map"})
+    ET.SubElement(collection, "Option", {"type": "QString", "name": "name", "value": ""})
+    props = ET.SubElement(collection, "Option", {"type": "Map", "name": "properties"})
+    for name, expression in properties.items():
+        prop = ET.SubElement(props, "Option", {"type": "Map", "name": name})
+        ET.SubElement(prop, "Option", {"type": "bool", "name": "active", "value": "true"})
+        ET.SubElement(
+            prop, "Option", {"type": "QString", "name": "expression", "value": expression}
+        )
+        ET.SubElement(prop, "Option", {"type": "int", "name": "type", "value": "3"})
+    ET.SubElement(collection, "Option", {"type": "QString", "name": "type", "value": "collection"})
+    return root
+
+
 def _labeling() -> ET.Element:
     labeling = ET.Element("labeling", {"type": "simple"})
     settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
@@ -138,18 +170,26 @@ def _labeling() -> ET.Element:
     ET.SubElement(
         settings,
         "placement",
-        {"placement": "1", "quadOffset": "1", "dist": "0", "fitInPolygonOnly": "0"},
+        {
+            "placement": "1",
+            "quadOffset": "1",
+            "dist": "0",
+            "fitInPolygonOnly": "0",
+            "priority": "5",
+        },
     )
     ET.SubElement(
         settings,
         "rendering",
         {
             "drawLabels": "1",
-            "scaleVisibility": "1",
-            "scaleMin": "1",
-            "scaleMax": str(LABEL_MAX_SCALE),
+            "scaleVisibility": "0",
+            "displayAll": "0",
             "obstacle": "0",
             "upsidedownLabels": "0",
         },
     )
+    # Priority 0-10: higher scores win the place where labels collide.
+    priority = 'round(10 * "score")'
+    settings.append(_data_defined({"Show": label_show_expression(), "Priority": priority}))
     return labeling

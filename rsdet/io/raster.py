@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,7 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window as RioWindow
 
-from rsdet.errors import InputError
+from rsdet.errors import InputError, SceneError
 from rsdet.io.georef import pixel_size_m
 from rsdet.tiling import Window
 
@@ -31,7 +33,9 @@ __all__ = [
     "SceneWarning",
     "check_bands",
     "open_dataset",
+    "read_errors",
     "read_scene_info",
+    "read_thumbnail",
     "read_window",
     "reading_env",
 ]
@@ -96,6 +100,23 @@ def reading_env() -> Any:
     return rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB)
 
 
+@contextmanager
+def read_errors(path: str) -> Iterator[None]:
+    """Turn a failed read of ``path``'s pixels into a one-line :class:`SceneError`.
+
+    A truncated or damaged file, or a dropped connection, fails only when a window is read.
+    """
+    try:
+        yield
+    except RasterioError as err:
+        # rasterio says "Read failed. See previous exception"; GDAL's cause says where.
+        cause = err.__cause__ or err.__context__ or err
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        raise SceneError(
+            f"{path}: cannot read its pixels ({lines[0]}); the file may be truncated or damaged"
+        ) from err
+
+
 def read_scene_info(path: str) -> SceneInfo:
     """Open ``path`` and describe it (raises :class:`InputError` for unusable scenes)."""
     with open_dataset(path) as ds:
@@ -156,3 +177,18 @@ def read_window(
         return np.asarray(data), None
     valid = np.asarray(~np.ma.getmaskarray(data).all(axis=0))
     return np.ma.getdata(data), valid
+
+
+def read_thumbnail(
+    ds: Any, window: Window, bands: tuple[int, ...], out_hw: tuple[int, int]
+) -> np.ndarray:
+    """Read one window decimated to ``out_hw`` by area averaging: (C, H, W), scene dtype.
+
+    GDAL serves it from the file's overviews when it has them; without, it averages the
+    full-resolution pixels without handing them to Python. For cheap looks at a window
+    (the tile screener), not for the model's input.
+    """
+    rio_window = RioWindow(window.col_off, window.row_off, window.width, window.height)
+    shape = (len(bands), *out_hw)
+    data = ds.read(list(bands), window=rio_window, out_shape=shape, resampling=Resampling.average)
+    return np.asarray(data)

@@ -24,10 +24,15 @@ from rasterio.enums import MaskFlags, Resampling
 from rasterio.windows import Window as RioWindow
 
 from rsdet.io.raster import SceneInfo
+from rsdet.structures import HBoxes, RBoxes
 from rsdet.tiling import Window
 
-__all__ = ["ValidityMap", "scan_validity"]
+__all__ = ["MIN_VALID_FRACTION", "ValidityMap", "box_valid_fraction", "scan_validity"]
 
+# A detection is kept only when at least this fraction of its box holds data: the model
+# fires on the artificial edge of a nodata collar, and an object mostly on nodata is not
+# in the image. Half: an object cut by the footprint's edge keeps its box.
+MIN_VALID_FRACTION = 0.5
 # Longest side of the validity grid, cells.
 _MAX_CELLS = 4096
 # Scene rows / columns per read while scanning: a few 256-512 px blocks, a few MB.
@@ -146,3 +151,30 @@ def _any_per_cell(valid: np.ndarray, cell: int) -> np.ndarray:
     padded[:h, :w] = valid
     rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
     return np.asarray(padded.reshape(rows, cell, cols, cell).any(axis=(1, 3)))
+
+
+def box_valid_fraction(boxes: HBoxes | RBoxes, valid: np.ndarray) -> np.ndarray:
+    """Fraction of each box's pixels that hold data, in the frame of ``valid``.
+
+    Args:
+        boxes: N boxes in the pixels of the image ``valid`` describes (oriented boxes are
+            measured over their axis-aligned envelope).
+        valid: (H, W) bool, True where the image holds data.
+
+    Returns:
+        (N,) float64 in [0, 1]: valid pixels over all pixels of the box (pixels the box
+        touches, clipped to the image; a box wholly outside the image gets 0).
+    """
+    env = boxes if isinstance(boxes, HBoxes) else boxes.envelope()
+    xyxy = env.tensor.detach().cpu().double().numpy().reshape(-1, 4)
+    h, w = valid.shape
+    # Integral image with a zero first row and column: any rectangle sum in four lookups.
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = valid.cumsum(axis=0, dtype=np.int64).cumsum(axis=1)
+    c0 = np.clip(np.floor(xyxy[:, 0]), 0, w).astype(np.int64)
+    r0 = np.clip(np.floor(xyxy[:, 1]), 0, h).astype(np.int64)
+    c1 = np.clip(np.ceil(xyxy[:, 2]), 0, w).astype(np.int64)
+    r1 = np.clip(np.ceil(xyxy[:, 3]), 0, h).astype(np.int64)
+    inside = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    area = (r1 - r0) * (c1 - c0)
+    return np.where(area > 0, inside / np.maximum(area, 1), 0.0)

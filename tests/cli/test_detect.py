@@ -10,6 +10,7 @@ from rsdet.cli.main import app
 from typer.testing import CliRunner
 
 from rsdet.io.journal import journal_path
+from rsdet.io.vector import read_metadata
 from tests.pipelines.detect_doubles import (
     Planted,
     register_planted,
@@ -58,9 +59,32 @@ def test_detect_writes_a_styled_geopackage(tmp_path, model, scene):
     layer = pyogrio.read_dataframe(out, layer="objects")
     assert sorted(layer.class_name) == ["car", "ship", "tank"]
     assert layer.crs.to_epsg() == 32633
-    assert (tmp_path / "objects.qml").exists()
+    assert not (tmp_path / "objects.qml").exists()  # the style is inside the GeoPackage
     assert len(pyogrio.read_dataframe(out, layer="layer_styles")) == 1
     assert not journal_path(out).exists()
+    meta = read_metadata(out)
+    assert meta["model"]["name"] == "planted.pt" and len(meta["model"]["sha256"]) == 64
+
+
+def test_summary_preview_and_append(tmp_path, model, scene):
+    out, png = tmp_path / "o.gpkg", tmp_path / "o.png"
+    result = run(scene, "--out", out, "--model", model, "--quiet", "--preview", png)
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes().startswith(b"\x89PNG")
+    result = run(scene, "--out", out, "--model", model, "--append", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["report"]
+    assert {k: v["objects"] for k, v in report["classes"].items()} == {
+        "car": 1,
+        "ship": 1,
+        "tank": 1,
+    }
+    assert report["scenes"][0]["per_ha"] == pytest.approx(3 / 0.48, rel=2e-3)  # 60 x 80 m
+    assert len(pyogrio.read_dataframe(out, layer="o")) == 6
+    result = run(scene, "--out", out, "--model", model)  # what a user reads at the end
+    assert_user_error(result, "o.gpkg", "already exists")
+    result = run(scene, "--out", tmp_path / "p.gpkg", "--model", model)
+    assert "car: 1 objects, long side" in result.stderr and "per ha" in result.stderr
 
 
 def test_json_summary_is_the_only_thing_on_stdout(tmp_path, model, scene):
@@ -70,6 +94,7 @@ def test_json_summary_is_the_only_thing_on_stdout(tmp_path, model, scene):
     summary = json.loads(result.stdout)
     assert summary["objects"] == 3 and summary["scenes"][0]["tiles"] == 12
     assert set(summary["files"]) == {str(out), str(tmp_path / "o.qml")}
+    assert summary["report"]["scenes"][0]["objects"] == 3
     assert json.loads(out.read_text())["features"][0]["geometry"]["type"] == "Polygon"
 
 

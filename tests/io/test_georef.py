@@ -72,11 +72,13 @@ def test_oriented_boxes_become_their_four_corners():
         assert min(math.dist(expected, c) for c in corners[0]) < 1e-9
 
 
-def test_pixel_size_in_a_projected_crs_uses_the_unit():
-    assert pixel_size_m(NORTH_UP, CRS.from_epsg(32633), 10, 10) == (0.5, 0.5)
-    feet = CRS.from_epsg(2263)  # NY Long Island, US survey feet
-    size = pixel_size_m(Affine(1.0, 0, 0, 0, -1.0, 0), feet, 10, 10)
-    assert size == pytest.approx((0.3048006, 0.3048006), rel=1e-6)
+def test_pixel_size_in_a_projected_crs_is_the_step_over_the_scale_factor():
+    # UTM's scale factor is 0.9996 on its central meridian (x = 500000)
+    gx, gy = pixel_size_m(NORTH_UP, CRS.from_epsg(32633), 10, 10)
+    assert (gx, gy) == pytest.approx((0.5 / 0.9996, 0.5 / 0.9996), rel=1e-5)
+    feet = CRS.from_epsg(2263)  # NY Long Island, US survey feet (conformal, k ~ 1 here)
+    size = pixel_size_m(Affine(1.0, 0, 1_000_000.0, 0, -1.0, 200_000.0), feet, 10, 10)
+    assert size == pytest.approx((0.3048006, 0.3048006), rel=1e-4)
     assert linear_unit_m(feet) == pytest.approx(0.3048006, rel=1e-6)
 
 
@@ -92,13 +94,65 @@ def test_pixel_size_in_a_geographic_crs_is_metres_at_the_centre():
     assert pixel_size_m(NORTH_UP, None, 10, 10) is None
 
 
+# One ground scene (0.1 m pixels, a box 40 x 20 pixels: 4 x 2 m) in CRSs whose scale factor
+# at the scene is far from 1: (EPSG, centre lon, centre lat).
+GROUND_SCENES = [
+    (32612, -111.0, 45.0),  # UTM on its central meridian (k = 0.9996)
+    (3857, 10.0, 45.0),  # Web Mercator at 45 N (k = 1.41)
+    (32633, 21.0, 0.5),  # UTM zone 33 six degrees east of its meridian (k ~ 1.005)
+    (3413, -45.0, 85.0),  # NSIDC polar stereographic north, true scale at 70 N
+    (3031, 60.0, -88.0),  # Antarctic polar stereographic, true scale at 71 S
+    (4326, 10.0, 60.0),  # geographic
+]
+
+
+def ground_scene(epsg, lon, lat, gsd=0.1, size=200):
+    """A north-up transform whose pixels are ``gsd`` metres on the ground at the centre.
+
+    The grid steps are found independently of rsdet: geodesic points ``gsd`` metres east
+    and north of the centre, projected to the CRS.
+    """
+    import pyproj
+
+    crs = CRS.from_epsg(epsg)
+    geod = pyproj.Geod(ellps="WGS84")
+    to_crs = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    east = geod.fwd(lon, lat, 90.0, gsd)[:2]
+    north = geod.fwd(lon, lat, 0.0, gsd)[:2]
+    x0, y0 = to_crs.transform(lon, lat)
+    xe, ye = to_crs.transform(*east)
+    xn, yn = to_crs.transform(*north)
+    # Conformal projections (and lon/lat) keep the east and north steps orthogonal; the
+    # grid may be rotated against them (meridian convergence): keep the step *lengths*.
+    step_x, step_y = math.hypot(xe - x0, ye - y0), math.hypot(xn - x0, yn - y0)
+    half = size / 2
+    transform = Affine(step_x, 0, x0 - half * step_x, 0, -step_y, y0 + half * step_y)
+    return crs, transform
+
+
+@pytest.mark.parametrize(("epsg", "lon", "lat"), GROUND_SCENES)
+def test_gsd_and_box_sizes_are_ground_metres_in_any_projection(epsg, lon, lat):
+    crs, transform = ground_scene(epsg, lon, lat)
+    gx, gy = pixel_size_m(transform, crs, 200, 200)
+    assert gx == pytest.approx(0.1, rel=1e-3) and gy == pytest.approx(0.1, rel=1e-3)
+    boxes = HBoxes([[80.0, 90.0, 120.0, 110.0]])  # centred on the scene centre
+    m = box_measures(boxes, transform, crs)
+    assert m["width_m"][0] == pytest.approx(4.0, rel=1e-3)
+    assert m["height_m"][0] == pytest.approx(2.0, rel=1e-3)
+    oriented = box_measures(RBoxes([[100.0, 100.0, 40.0, 20.0, 0.3]]), transform, crs)
+    assert oriented["width_m"][0] == pytest.approx(4.0, rel=1e-3)
+
+
 def test_box_sizes_in_metres_follow_the_transform():
     boxes = HBoxes([[0, 0, 10, 4]])
-    m = box_measures(boxes, NORTH_UP, 1.0)
-    assert (m["width_m"][0], m["height_m"][0]) == (5.0, 2.0)
-    rotated = Affine.rotation(30.0) @ Affine.scale(0.5, -0.5)
-    m = box_measures(boxes, rotated, 1.0)
-    assert m["width_m"][0] == pytest.approx(5.0) and m["height_m"][0] == pytest.approx(2.0)
+    utm = CRS.from_epsg(32633)
+    m = box_measures(boxes, NORTH_UP, utm)
+    assert (m["width_m"][0], m["height_m"][0]) == pytest.approx((5.002, 2.0008), rel=1e-4)
+    rotated = Affine.translation(500_000.0, 4_000_000.0) @ Affine.rotation(30.0)
+    rotated = rotated @ Affine.scale(0.5, -0.5)
+    m = box_measures(boxes, rotated, utm)
+    assert m["width_m"][0] == pytest.approx(5.002, rel=1e-4)
+    assert m["height_m"][0] == pytest.approx(2.0008, rel=1e-4)
     assert np.isnan(box_measures(boxes, NORTH_UP, None)["width_m"][0])
     assert "angle_deg" not in m
 
@@ -111,15 +165,16 @@ def test_angle_is_clockwise_from_north_for_the_long_side(theta, azimuth):
     # theta turns the box's long side from image +x (east) towards image +y (south)
     boxes = RBoxes([[5.0, 5.0, 6.0, 2.0, theta]])
     for t in (NORTH_UP, UNREFERENCED_TRANSFORM):
-        got = box_measures(boxes, t, 1.0)["angle_deg"][0]
+        got = box_measures(boxes, t, None)["angle_deg"][0]
         assert got == pytest.approx(azimuth, abs=1e-4)
         assert 0.0 <= got < 180.0
 
 
 def test_angle_uses_the_long_side_even_if_w_is_short():
-    m = box_measures(RBoxes(torch.tensor([[5.0, 5.0, 2.0, 6.0, 0.0]])), NORTH_UP, 1.0)
+    boxes = RBoxes(torch.tensor([[5.0, 5.0, 2.0, 6.0, 0.0]]))
+    m = box_measures(boxes, NORTH_UP, CRS.from_epsg(32633))
     assert m["angle_deg"][0] == pytest.approx(0.0)  # long side vertical: north-south
-    assert (m["width_m"][0], m["height_m"][0]) == (3.0, 1.0)
+    assert (m["width_m"][0], m["height_m"][0]) == pytest.approx((3.0012, 1.0004), rel=1e-4)
 
 
 def test_pixel_map_in_the_scene_crs_is_the_affine_transform():

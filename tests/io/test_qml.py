@@ -1,6 +1,6 @@
 from xml.etree import ElementTree as ET
 
-from rsdet.io.qml import LABEL_MAX_SCALE, class_colors, qml_style
+from rsdet.io.qml import LABEL_MIN_PX, class_colors, label_show_expression, qml_style
 
 
 def parse(classes):
@@ -33,13 +33,28 @@ def test_boxes_are_coloured_outlines_without_fill():
     assert len(set(outlines)) == len(outlines)
 
 
-def test_labels_show_the_score_when_zoomed_in():
+def data_defined(settings):
+    props = settings.find("dd_properties/Option/Option[@name='properties']")
+    out = {}
+    for prop in props:
+        opts = {o.get("name"): o.get("value") for o in prop}
+        assert opts["active"] == "true" and opts["type"] == "3"  # an expression
+        out[prop.get("name")] = opts["expression"]
+    return out
+
+
+def test_labels_show_the_score_when_boxes_are_big_enough_on_screen():
     settings = parse(["car"]).find("labeling/settings")
     text = settings.find("text-style")
     assert text.get("isExpression") == "1" and '"score"' in text.get("fieldName")
     rendering = settings.find("rendering")
-    assert rendering.get("scaleVisibility") == "1"
-    assert rendering.get("scaleMax") == str(LABEL_MAX_SCALE)
+    # no 1:N scale rule: it never fires for a scene without a CRS (pixel units)
+    assert rendering.get("scaleVisibility") == "0"
+    assert rendering.get("displayAll") == "0"  # labels never overlap each other
+    rules = data_defined(settings)
+    assert rules["Show"] == label_show_expression()
+    assert "@map_units_per_pixel" in rules["Show"] and f">= {LABEL_MIN_PX}" in rules["Show"]
+    assert '"score"' in rules["Priority"]  # the best scores win where labels collide
 
 
 def test_class_names_are_escaped():

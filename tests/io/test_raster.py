@@ -75,7 +75,7 @@ def test_scene_info(tmp_path):
     info = read_scene_info(path)
     assert (info.height, info.width, info.count, info.dtype) == (20, 30, 3, "uint16")
     assert info.crs.to_epsg() == 32633 and info.transform == TRANSFORM
-    assert info.has_mask and info.pixel_size_m == (0.5, 0.5)
+    assert info.has_mask and info.pixel_size_m == pytest.approx((0.5, 0.5), rel=1e-3)
 
 
 def test_scene_without_georeferencing_uses_the_qgis_frame(tmp_path):
@@ -105,3 +105,16 @@ def test_read_window_resamples_to_the_requested_shape(tmp_path):
         assert valid is None and raw[0, 0, 0] == 8 * 64 + 16
         small, _ = read_window(ds, Window(0, 0, 64, 64), (1,), (16, 16), masked=False)
         assert small.shape == (1, 16, 16)
+
+
+def test_a_truncated_scene_fails_on_read_with_one_line_naming_it(tmp_path):
+    from rsdet.errors import SceneError
+    from rsdet.io.raster import read_errors
+
+    path = tmp_path / "cut.tif"
+    write(path, np.arange(3 * 64 * 64, dtype=np.uint16).reshape(3, 64, 64))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    info = read_scene_info(str(path))  # the header is intact: opening still works
+    with pytest.raises(SceneError, match=r"cut\.tif: cannot read its pixels \(.+\); .*truncated"):
+        with open_dataset(str(path)) as ds, read_errors(info.path):
+            read_window(ds, Window(0, 0, 64, 64), (1, 2, 3), (64, 64), False)

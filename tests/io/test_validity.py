@@ -1,11 +1,13 @@
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 from rasterio.enums import ColorInterp, Resampling
 
 from rsdet.io.raster import open_dataset, read_scene_info
-from rsdet.io.validity import scan_validity
+from rsdet.io.validity import box_valid_fraction, scan_validity
+from rsdet.structures import HBoxes, RBoxes
 from rsdet.tiling import Window, tile_grid
 
 TRANSFORM = Affine(0.5, 0.0, 500_000.0, 0.0, -0.5, 4_000_000.0)
@@ -109,3 +111,16 @@ def test_internal_mask_and_alpha_band(tmp_path):
         ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
     vm = scan(path)
     assert vm.any_valid(Window(16, 16, 16, 16)) and not vm.any_valid(Window(0, 0, 16, 16))
+
+
+def test_box_valid_fraction_counts_the_pixels_a_box_touches():
+    valid = np.zeros((10, 10), bool)
+    valid[:, :5] = True  # left half holds data
+    boxes = HBoxes(torch.tensor([[0, 0, 4, 4], [3, 0, 7, 2], [6, 6, 9, 9], [2.5, 0, 5.5, 1]]))
+    frac = box_valid_fraction(boxes, valid)
+    assert frac.tolist() == pytest.approx([1.0, 0.5, 0.0, 0.75])  # last: touches cols 2..5
+    outside = HBoxes(torch.tensor([[20.0, 20.0, 30.0, 30.0]]))
+    assert box_valid_fraction(outside, valid).tolist() == [0.0]
+    # oriented boxes: measured over their envelope
+    rbox = RBoxes(torch.tensor([[2.0, 5.0, 4.0, 2.0, 0.0]]))  # cols 0..4, rows 4..6
+    assert box_valid_fraction(rbox, valid).tolist() == [1.0]

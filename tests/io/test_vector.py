@@ -1,10 +1,15 @@
 import json
 import math
+import sqlite3
+import time
+import warnings
+from contextlib import closing
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import geopandas as gpd
 import numpy as np
+import pyarrow.parquet as pq
 import pyogrio
 import pytest
 import torch
@@ -13,12 +18,14 @@ from rasterio.crs import CRS
 
 from rsdet.errors import InputError, OutputExistsError
 from rsdet.io import vector
+from rsdet.io.qml import qml_style
 from rsdet.io.raster import SceneInfo
 from rsdet.io.vector import (
     VectorFormat,
     combine_frames,
     detections_frame,
     output_files,
+    read_metadata,
     vector_format,
     write_layer,
 )
@@ -58,7 +65,9 @@ def test_frame_attributes():
         "geometry",
     ]
     assert f["class_name"].tolist() == ["car", "5"]  # unknown label: named by its number
-    assert f["width_m"].tolist() == [0.5, 10.0] and f["height_m"].tolist() == [0.5, 2.0]
+    # ground metres: UTM's grid is 0.9996 of the ground on its central meridian
+    assert f["width_m"].tolist() == pytest.approx([0.5, 10.0], rel=1e-3)
+    assert f["height_m"].tolist() == pytest.approx([0.5, 2.0], rel=1e-3)
     assert f.crs == UTM
     assert "angle_deg" in frame(oriented=True).columns
 
@@ -79,7 +88,8 @@ def test_every_format_round_trips(tmp_path, ext):
     path = tmp_path / f"cars{ext}"
     written = write_layer(frame(), path, CLASSES)
     assert set(written) == {p for p in output_files(path) if p.exists()}
-    assert path.with_suffix(".qml").exists()
+    # a GeoPackage carries its style inside: no sidecar
+    assert path.with_suffix(".qml").exists() == (ext != ".gpkg")
     if ext == ".parquet":
         back = gpd.read_parquet(path)
     else:
@@ -134,12 +144,24 @@ def test_existing_output_is_never_clobbered(tmp_path):
 
 def test_existing_style_sidecar_counts_as_output(tmp_path):
     (tmp_path / "cars.qml").write_text("mine")
-    with pytest.raises(OutputExistsError, match=r"cars\.qml"):
+    with pytest.raises(OutputExistsError, match=r"cars\.qml: already exists with another style"):
         write_layer(frame(), tmp_path / "cars.geojson", CLASSES)
+    assert (tmp_path / "cars.qml").read_text() == "mine"
+
+
+def test_formats_of_one_name_share_a_folder(tmp_path):
+    # .gpkg needs no sidecar; .geojson then .shp share the identical cars.qml
+    for ext in (".gpkg", ".geojson", ".shp", ".parquet"):
+        write_layer(frame(), tmp_path / f"cars{ext}", CLASSES)
+    assert (tmp_path / "cars.qml").read_text(encoding="utf-8") == qml_style(CLASSES)
+    # another model's classes: another style, a real conflict
+    (tmp_path / "cars.geojson").unlink()
+    with pytest.raises(OutputExistsError, match="another style"):
+        write_layer(frame(), tmp_path / "cars.geojson", ["tree"])
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
-    def explode(frame, path, keep_crs):
+    def explode(frame, path, keep_crs, meta):
         Path(path).write_bytes(b"half a file")
         raise OSError("disk full")
 
@@ -164,3 +186,119 @@ def test_combine_frames_reprojects_to_the_first_crs():
     assert not np.allclose(both.geometry[2].bounds, b.geometry[0].bounds)
     with pytest.raises(InputError, match="with and without a CRS"):
         combine_frames([a, frame(crs=None)])
+
+
+META = {
+    "version": "0.1.0",
+    "model": {"name": "cars.pt", "sha256": "ab" * 32},
+    "classes": list(CLASSES),
+    "score_thr": 0.25,
+    "scenes": ["s.tif"],
+    "date": "2026-01-02T03:04:05+00:00",
+}
+
+
+def float32_frame():
+    boxes = HBoxes(torch.tensor([[0.0, 0.0, 1.0, 1.0], [10, 20, 30, 24]]))
+    scores = torch.tensor([0.9, 0.4], dtype=torch.float32)
+    return detections_frame(Detections(boxes, scores, torch.tensor([0, 1])), scene(), CLASSES, "s")
+
+
+def test_scores_and_sizes_carry_no_float32_noise_and_types_agree(tmp_path):
+    f = float32_frame()
+    assert f["score"].tolist() == [0.9, 0.4]  # not 0.8999999761581421
+    assert all(round(v, 3) == v for v in f["width_m"])  # millimetres
+    types = {}
+    for ext in (".gpkg", ".geojson", ".shp"):
+        path = tmp_path / f"t{ext}"
+        write_layer(f, path, CLASSES)
+        info = pyogrio.read_info(path, layer="t")
+        types[ext] = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types[".gpkg"] == types[".geojson"] == types[".shp"]
+    assert types[".gpkg"]["class_id"] == "int32"
+    assert '"score": 0.9,' in (tmp_path / "t.geojson").read_text()
+
+
+@pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".parquet"])
+def test_run_metadata_travels_with_the_layer(tmp_path, ext):
+    path = tmp_path / f"cars{ext}"
+    write_layer(frame(), path, CLASSES, metadata=META)
+    assert read_metadata(path) == META
+
+
+def test_metadata_where_gis_tools_look(tmp_path):
+    write_layer(frame(), tmp_path / "a.gpkg", CLASSES, metadata=META)
+    with closing(sqlite3.connect(tmp_path / "a.gpkg")) as db:
+        (xml,) = db.execute("SELECT metadata FROM gpkg_metadata").fetchone()
+        ref = db.execute("SELECT reference_scope, table_name FROM gpkg_metadata_reference")
+        assert ref.fetchall() == [("table", "a")]
+        (description,) = db.execute(
+            "SELECT description FROM gpkg_contents WHERE table_name = 'a'"
+        ).fetchone()
+    assert '<MDI key="RSDET_MODEL">' in xml and "cars.pt" in description
+    write_layer(frame(), tmp_path / "a.geojson", CLASSES, metadata=META)
+    assert json.loads((tmp_path / "a.geojson").read_text())["rsdet"] == META
+    write_layer(frame(), tmp_path / "a.parquet", CLASSES, metadata=META)
+    kv = pq.read_schema(tmp_path / "a.parquet").metadata
+    assert json.loads(kv[b"rsdet"]) == META
+    assert json.loads(kv[b"geo"])["version"] == "1.0.0"  # GDAL >= 3.8 reads it (1.1.0: 3.9)
+
+
+@pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".shp", ".parquet"])
+def test_same_input_gives_the_same_bytes(tmp_path, ext):
+    outs = []
+    for run in range(2):
+        path = tmp_path / f"{run}" / f"cars{ext}"
+        write_layer(frame(), path, CLASSES, metadata=META)
+        outs.append(path.read_bytes())
+        time.sleep(0.02)  # GDAL stamps GeoPackages to the millisecond, unless told a date
+    assert outs[0] == outs[1]
+
+
+def test_scene_without_crs_writes_without_pyogrio_warnings(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ext in (".gpkg", ".geojson", ".shp"):
+            write_layer(frame(crs=None), tmp_path / f"n{ext}", CLASSES)
+
+
+def test_append_adds_features_atomically(tmp_path):
+    path = tmp_path / "cars.gpkg"
+    write_layer(frame(name="a.tif"), path, CLASSES, metadata=META)
+    more = {**META, "scenes": ["b.tif"]}
+    written = write_layer(frame(name="b.tif"), path, CLASSES, metadata=more, append=True)
+    assert written == [path]
+    back = pyogrio.read_dataframe(path, layer="cars")
+    assert back["scene"].tolist() == ["a.tif", "a.tif", "b.tif", "b.tif"]
+    assert read_metadata(path)["scenes"] == ["s.tif", "b.tif"]
+    with closing(sqlite3.connect(path)) as db:  # what QGIS shows as the abstract
+        sql = "SELECT description FROM gpkg_contents WHERE table_name = 'cars'"
+        (description,) = db.execute(sql).fetchone()
+    assert "scenes (2): s.tif, b.tif" in description
+    assert len(pyogrio.read_dataframe(path, layer="layer_styles")) == 1
+    assert not list(tmp_path.glob(".rsdet-write-*"))
+
+
+def test_append_refuses_what_does_not_fit(tmp_path):
+    path = tmp_path / "cars.gpkg"
+    with pytest.raises(InputError, match="nothing to append to"):
+        write_layer(frame(), path, CLASSES, metadata=META, append=True)
+    write_layer(frame(), path, CLASSES, metadata=META)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match=r"classes \['car', 'ship'\] differ"):
+        write_layer(frame(), path, ["tree"], metadata=META, append=True)
+    with pytest.raises(InputError, match=r"columns .* differ"):
+        write_layer(frame(oriented=True), path, CLASSES, metadata=META, append=True)
+    with pytest.raises(InputError, match="with and without a CRS"):
+        write_layer(frame(crs=None), path, CLASSES, metadata=META, append=True)
+    with pytest.raises(InputError, match="GeoPackage"):
+        write_layer(frame(), tmp_path / "cars.geojson", CLASSES, append=True)
+    assert path.read_bytes() == before
+
+
+def test_append_reprojects_to_the_layer_crs(tmp_path):
+    path = tmp_path / "cars.gpkg"
+    write_layer(frame(), path, CLASSES, metadata=META)
+    write_layer(frame(crs=CRS.from_epsg(32632)), path, CLASSES, metadata=META, append=True)
+    back = pyogrio.read_dataframe(path, layer="cars")
+    assert back.crs.to_epsg() == 32633 and len(back) == 4

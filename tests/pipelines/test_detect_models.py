@@ -2,9 +2,10 @@
 
 import numpy as np
 import torch
-from rsdet.pipelines.detect_models import load_runner
+from rsdet.pipelines.detect_models import SpecRunner, load_runner
 
 from rsdet import load_model
+from rsdet.models.spec import ModelSpec
 from rsdet.synthetic import make_scene
 
 
@@ -23,3 +24,20 @@ def test_cpu_batches_standardised_in_the_reader_give_predict_batch_detections():
         assert len(a) > 0 and len(a) == len(b)
         torch.testing.assert_close(a.boxes.tensor, b.boxes.tensor, atol=1e-3, rtol=1e-4)
         torch.testing.assert_close(a.scores, b.scores, atol=1e-4, rtol=1e-4)
+
+
+class PrepareOnly(SpecRunner):
+    def run(self, batch, postprocess):
+        raise AssertionError("not called")
+
+
+def test_spec_runner_fills_nodata_with_the_tiles_mean_colour():
+    runner = PrepareOnly(ModelSpec(arch="x", classes=("a",)), "id")
+    raw = np.zeros((3, 4, 4), np.uint8)
+    raw[:, :, :2] = [[[51]], [[102]], [[204]]]  # valid left half, one colour per band
+    valid = np.zeros((4, 4), bool)
+    valid[:, :2] = True
+    prepare = runner.prepare(None, None, (1, 2, 3))
+    image = prepare(raw, valid)
+    expected = np.broadcast_to(np.array([0.2, 0.4, 0.8])[:, None, None], (3, 4, 2))
+    np.testing.assert_allclose(image[:, :, 2:], expected, rtol=1e-6)

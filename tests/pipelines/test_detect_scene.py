@@ -88,7 +88,8 @@ def test_every_object_once_with_a_predict_object(scene):
     first = frame.iloc[
         int(np.argmin([g.bounds[0] + 1e9 * (4e6 - g.bounds[3]) for g in frame.geometry]))
     ]
-    assert (first.width_m, first.height_m) == (8.0, 5.0)  # 16 x 10 px at 0.5 m
+    # 16 x 10 px at 0.5 m of grid; UTM's grid is 0.9996 of the ground on its meridian
+    assert (first.width_m, first.height_m) == pytest.approx((8.0, 5.0), rel=1e-3)
     assert set(frame["scene"]) == {"scene.tif"}
     assert frame.crs.to_epsg() == 32633
 
@@ -119,7 +120,7 @@ def test_oriented_boxes_carry_their_angle(scene):
     for obj, row in zip(OBJECTS, assert_each_object_once(frame, OBJECTS), strict=True):
         if obj.w != obj.h:  # long side east-west: 90 degrees; north-south: 0
             assert row.angle_deg == pytest.approx(90.0 if obj.w > obj.h else 0.0, abs=1e-6)
-            assert row.width_m == 0.5 * max(obj.w, obj.h)
+            assert row.width_m == pytest.approx(0.5 * max(obj.w, obj.h), rel=1e-3)
 
 
 def test_a_scene_smaller_than_a_tile(tmp_path):
@@ -141,7 +142,10 @@ def test_geographic_crs(tmp_path):
     write_scene(path, HEIGHT, WIDTH, OBJECTS, crs="EPSG:4326", transform=t)
     frame = detect_scene(str(path), PlantedDetector(), tile_size=TILE, overlap=OVERLAP)
     assert_each_object_once(frame, OBJECTS, transform=t, tol=0.5e-5)
-    assert frame.width_m.isna().all()  # sizes only in projected CRSs
+    # sizes in ground metres: 1e-5 degree is 0.7885 m east-west and 1.1113 m north-south
+    for obj, row in zip(OBJECTS, assert_each_object_once(frame, OBJECTS, t, 0.5e-5), strict=True):
+        assert row.width_m == pytest.approx(obj.w * 0.78847, rel=1e-3)
+        assert row.height_m == pytest.approx(obj.h * 1.11132, rel=1e-3)
 
 
 def test_rotated_transform(tmp_path):
@@ -169,7 +173,8 @@ def test_rotated_transform(tmp_path):
         ]
         assert len(found) == 1
         row = frame[frame.geometry == found[0]].iloc[0]
-        assert (row.width_m, row.height_m) == pytest.approx((0.5 * obj.w, 0.5 * obj.h))
+        # 200 km off UTM's meridian the grid is 1.0001 of the ground
+        assert (row.width_m, row.height_m) == pytest.approx((0.5 * obj.w, 0.5 * obj.h), rel=1e-3)
 
 
 def test_scene_without_crs_warns_and_uses_the_qgis_pixel_frame(tmp_path):
