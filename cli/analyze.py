@@ -18,7 +18,7 @@ app = typer.Typer(help="Analyse a trained model (sparsity).", no_args_is_help=Tr
 @app.command("sparsity")
 def sparsity(
     model: Annotated[
-        str, typer.Argument(help="Checkpoint file (.pt) or packaged model name ('default').")
+        str, typer.Argument(help="Model file (.pt, .rsdz) or packaged model name ('trees').")
     ],
     data: Annotated[
         str,

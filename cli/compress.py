@@ -27,7 +27,7 @@ class Schedule(StrEnum):
 
 def compress(
     model: Annotated[
-        str, typer.Argument(help="Checkpoint file (.pt) or packaged model name ('default').")
+        str, typer.Argument(help="Model file (.pt, .rsdz) or packaged model name ('trees').")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .rsdz file to write.")],
     prune: Annotated[

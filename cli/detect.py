@@ -49,8 +49,8 @@ def detect(
         typer.Option(
             "--model",
             "-m",
-            help="Checkpoint file, packaged model name (rsdet info --list), or .onnx from "
-            "rsdet export.",
+            help="Model file (.pt, .rsdz from rsdet compress, .onnx from rsdet export) or "
+            "packaged model name (rsdet info --list).",
         ),
     ] = "trees",
     tile_size: Annotated[

@@ -15,7 +15,7 @@ def info(
     model: Annotated[
         str | None,
         typer.Argument(
-            help="Checkpoint file (.pt) or packaged model name (trees; see --list).",
+            help="Model file (.pt, .rsdz) or packaged model name (trees; see --list).",
             show_default=False,
         ),
     ] = None,

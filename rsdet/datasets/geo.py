@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,15 +132,23 @@ def _find_scenes(path: Path) -> tuple[dict[str, Path], Path, Path]:
     return scenes, path, folder
 
 
-def _vector_files(folder: Path) -> dict[str, Path]:
+def _vector_files(folder: Path, stems: Collection[str] | None = None) -> dict[str, Path]:
+    """Label files in ``folder`` by stem (only ``stems`` when given).
+
+    Files of other stems are not looked at, so a detections layer saved beside a single
+    scene in two formats (``trees.gpkg``, ``trees.geojson``) does not stop ``geo:scene.tif``.
+    """
     found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if p.is_file() and p.suffix.lower() in VECTOR_SUFFIXES:
-            if p.stem in found:
-                raise DatasetError(
-                    f"{p}: two label files for {p.stem!r} ({found[p.stem].name}); keep one"
-                )
-            found[p.stem] = p
+        if not p.is_file() or p.suffix.lower() not in VECTOR_SUFFIXES:
+            continue
+        if stems is not None and p.stem not in stems:
+            continue
+        if p.stem in found:
+            raise DatasetError(
+                f"{p}: two label files for {p.stem!r} ({found[p.stem].name}); keep one"
+            )
+        found[p.stem] = p
     return found
 
 
@@ -332,9 +341,8 @@ def _scene_sample(
 def _per_scene_features(
     scenes: dict[str, Path], folder: Path, options: GeoOptions, single: str | None
 ) -> dict[str, _Features]:
-    files = _vector_files(folder)
-    if len(scenes) == 1:  # one scene (possibly picked by file name): ignore other files
-        files = {k: v for k, v in files.items() if k in scenes}
+    # One scene (possibly picked by file name): other files in its folder are ignored.
+    files = _vector_files(folder, scenes if len(scenes) == 1 else None)
     if not files:
         return {}
     for stem, path in files.items():

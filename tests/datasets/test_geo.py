@@ -152,3 +152,14 @@ def test_files_with_several_layers_need_a_layer_option(tmp_path):
     ):
         load_dataset(f"geo:{tmp_path}")
     assert load_dataset(f"geo:{tmp_path}?layer=other").classes == ("b",)
+
+
+def test_one_scene_ignores_other_layers_saved_twice_beside_it(tmp_path):
+    # rsdet detect scene.tif --out trees.gpkg, then --out trees.geojson: geo:scene.tif
+    # must still read scene.gpkg, given as the scene or as its folder.
+    write_scene(tmp_path / "scene.tif")
+    write_labels(tmp_path / "scene.gpkg", [px_box(1, 1, 5, 5)], **{"class": ["tree"]})
+    write_labels(tmp_path / "trees.gpkg", [px_box(2, 2, 6, 6)], **{"class": ["tree"]})
+    write_labels(tmp_path / "trees.geojson", [px_box(2, 2, 6, 6)], **{"class": ["tree"]})
+    for spec in (f"geo:{tmp_path / 'scene.tif'}", f"geo:{tmp_path}"):
+        assert [len(s) for s in load_dataset(spec).samples] == [1]
