@@ -212,20 +212,32 @@ def _write(
     """Write the file with the table stored in it; returns the table's last row (the file).
 
     The last row holds the file's own size, so the table is rewritten until that size no
-    longer changes (once or twice: only a number in the compressed header changes).
+    longer changes. Only a number in the compressed header changes, but compressing it can
+    move the size by a byte back and forth; then sizes near it are tried until one is a
+    fixed point (the file is exactly as long as its table says).
     """
     coded = shared.export()
     sizes = write_rsdz(out, compressed, coded, {"settings": settings})
     kept, bits = huffman_stage(sizes, set(acct.params))
     total = sum(acct.shapes.values())
-    for _ in range(4):
-        size = out.stat().st_size
+
+    def write(size: int) -> Stage:
         final = Stage("huffman", kept, total, bits, size, acct.original / size, stages[-1].metric)
         report = {"settings": settings, "stages": [s.to_dict() for s in [*stages, final]]}
         write_rsdz(out, compressed, coded, report)
+        return final
+
+    size = out.stat().st_size
+    for _ in range(3):
+        final = write(size)
         if out.stat().st_size == size:
-            break
-    return final
+            return final
+        size = out.stat().st_size
+    for candidate in sorted(range(size - 8, size + 9), key=lambda c: abs(c - size)):
+        final = write(candidate)
+        if out.stat().st_size == candidate:
+            return final
+    raise RuntimeError(f"{out}: the size of the file does not settle (a bug in rsdz)")
 
 
 def _check(out: Path, overwrite: bool, prune: float, epochs: int, min_weights: int) -> None:
