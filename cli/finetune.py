@@ -57,6 +57,14 @@ def finetune(
     ] = 4,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of windows and augmentation.")] = 0,
+    train_bn: Annotated[
+        bool,
+        typer.Option(
+            "--train-bn",
+            help="Update BatchNorm statistics from the training windows (default: keep the "
+            "base model's).",
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -78,6 +86,7 @@ def finetune(
             batch_size=batch_size,
             device=device,
             seed=seed,
+            train_bn=train_bn,
             overwrite=overwrite,
             quiet=quiet or json_,
         )

@@ -8,7 +8,8 @@
       -> training samples = AOI minus the hold-out (rsdet.engine.aoi: nothing else is shown)
     before: the base model's AP50 on the hold-out
     schedule: time a few iterations, fit the iterations into --minutes
-    rsdet.engine.train (init from the base model, EMA) in a temporary run folder
+    rsdet.engine.train (init from the base model, EMA, BatchNorm statistics frozen unless
+        --train-bn) in a temporary run folder
     after: AP50 of the fine-tuned weights on the hold-out -> OUT (the base model's ModelSpec)
 
 The hold-out is deterministic: in each scene with at least ``MIN_SPLIT`` objects, the
@@ -81,6 +82,9 @@ class FinetuneOptions:
         lr: peak AdamW learning rate (half the packaged recipes' from-scratch rate).
         tile_size: training window edge, model pixels; None: the training AOI's longer
             side, rounded up to 32 and kept within 128-512 (no bigger than the AOI needs).
+        train_bn: let BatchNorm layers update their running statistics from the training
+            windows; default False keeps the base model's (the windows are few and partly
+            blanked outside the AOI, so their statistics are not the scene's).
         batch_size, device, seed: as in training recipes.
     """
 
@@ -96,6 +100,7 @@ class FinetuneOptions:
     batch_size: int = 4
     device: str = "auto"
     seed: int = 0
+    train_bn: bool = False
     overwrite: bool = False
     quiet: bool = False
 
@@ -446,7 +451,7 @@ def _recipe(
     return TrainRecipe(
         model=model,
         data=DataConfig(data.spec, None, tile, iterations * opts.batch_size, 0.8, 0.5, augment),
-        optim=OptimConfig(name="adamw", lr=opts.lr, weight_decay=0.01),
+        optim=OptimConfig(name="adamw", lr=opts.lr, weight_decay=0.01, freeze_bn=not opts.train_bn),
         schedule=ScheduleConfig(warmup_iters=min(20, iterations // 5), warmup_ratio=0.1),
         epochs=1,
         batch_size=opts.batch_size,

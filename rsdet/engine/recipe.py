@@ -140,6 +140,9 @@ class OptimConfig:
         weight_decay: decoupled (AdamW) or L2 (SGD) weight decay of conv / linear weights.
         nesterov: Nesterov momentum (SGD only).
         grad_clip: clip the global gradient norm to this; None disables.
+        freeze_bn: BatchNorm layers keep their running statistics (eval mode) while
+            training; their affine weights still learn. For fine-tuning on few or partly
+            blanked windows, whose statistics are not the scenes'.
     """
 
     name: Literal["sgd", "adamw"] = "adamw"
@@ -148,6 +151,7 @@ class OptimConfig:
     weight_decay: float = 0.05
     nesterov: bool = False
     grad_clip: float | None = 10.0
+    freeze_bn: bool = False
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def train(
     with _StopOnSigint() as stop:
         for epoch in range(pos.epoch, recipe.epochs):
             s.sampler.set_epoch(epoch, start=pos.batch * recipe.batch_size)
-            s.network.train()
+            _train_mode(s.network, recipe.optim.freeze_bn)
             meter = Meter(rep, f"epoch {epoch + 1}/{recipe.epochs}", s.per_epoch, pos.batch)
             for images, targets in s.loader:
                 lr = recipe.optim.lr * lr_factor(
@@ -142,6 +142,19 @@ def train(
     if s.book is not None:
         s.book.close()
     return RunResult(run_dir, pos.epoch, pos.iteration, pos.best, pos.best_epoch, metrics)
+
+
+def _train_mode(network: nn.Module, freeze_bn: bool) -> None:
+    """Training mode, but with ``freeze_bn`` every BatchNorm layer stays in eval mode.
+
+    A frozen layer normalises with, and keeps, its running statistics; its affine weights
+    still learn.
+    """
+    network.train()
+    if freeze_bn:
+        for module in network.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _due(epoch: int, recipe: TrainRecipe) -> bool:

@@ -6,6 +6,7 @@ from rsdet.cli.main import app
 from typer.testing import CliRunner
 
 from rsdet import load_model
+from rsdet.models.checkpoint import read_checkpoint
 from tests.engine.fake_network import register_fake
 from tests.pipelines.finetune_scene import fake_base_model, labelled_scene
 
@@ -28,10 +29,12 @@ def test_finetune_prints_before_and_after_and_writes_a_model(tmp_path, monkeypat
 
     again = run(scene, labels, "--out", out, *common)
     assert again.exit_code == 2 and "already exists; pass --overwrite" in again.output
-    r = run(scene, labels, "--out", out, *common, "--overwrite", "--json")
+    assert read_checkpoint(out).provenance["recipe"]["optim"]["freeze_bn"] is True
+    r = run(scene, labels, "--out", out, *common, "--overwrite", "--json", "--train-bn")
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout)
     assert result["iterations"] == 2 and result["out"] == str(out)
+    assert read_checkpoint(out).provenance["recipe"]["optim"]["freeze_bn"] is False
     assert {"before_ap50", "after_ap50", "holdout_objects"} <= set(result)
 
 

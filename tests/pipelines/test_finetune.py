@@ -39,7 +39,8 @@ def options(tmp_path, scene, labels, base, **changes):
     kw = dict(model=str(base), iterations=3, tile_size=64, batch_size=4, device="cpu",
               quiet=True)  # fmt: skip
     kw.update(changes)
-    return FinetuneOptions([(scene, labels)], tmp_path / "tuned.pt", **kw)
+    out = kw.pop("out", tmp_path / "tuned.pt")
+    return FinetuneOptions([(scene, labels)], out, **kw)
 
 
 def test_holdout_is_the_far_strip_of_the_aoi_with_a_quarter_of_the_objects():
@@ -131,15 +132,40 @@ def test_bad_input_gives_one_line_errors_naming_the_file(tmp_path, base):
 
 
 def test_finetuning_lifts_the_holdout_ap50(tmp_path, base, one_thread):
-    """60 iterations of 8 tiles turn an untrained network into one that finds vehicles."""
+    """60 iterations of 8 tiles turn an untrained network into one that finds vehicles.
+
+    An untrained base has no BatchNorm statistics worth keeping (they must follow the
+    weights from scratch), so this one runs with ``train_bn``.
+    """
     scene, labels, _ = labelled_scene(tmp_path, size=384)
-    opts = options(tmp_path, scene, labels, base, iterations=60, lr=0.02, batch_size=8)
+    opts = options(tmp_path, scene, labels, base, iterations=60, lr=0.02, batch_size=8,
+                   train_bn=True)  # fmt: skip
     result = run_finetune(opts)
     assert result.holdout_objects >= 5
     assert result.before_ap50 is not None and result.before_ap50 < 0.05
     assert result.after_ap50 is not None and result.after_ap50 > result.before_ap50 + 0.3
     weights = torch.load(result.out, weights_only=True)["state_dict"]
     assert any(not torch.equal(v, read_checkpoint(base).state_dict[k]) for k, v in weights.items())
+
+
+def _bn_buffers(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
+
+
+def test_batchnorm_statistics_stay_the_base_models_unless_train_bn(tmp_path, base):
+    """Windows blanked outside the AOI must not become the model's BatchNorm statistics."""
+    scene, labels, _ = labelled_scene(tmp_path)
+    original = read_checkpoint(base).state_dict
+    assert len(_bn_buffers(original)) == 4  # the fake network's two BatchNorm layers
+    frozen = read_checkpoint(run_finetune(options(tmp_path, scene, labels, base)).out)
+    for key, value in _bn_buffers(frozen.state_dict).items():
+        assert torch.equal(value, original[key]), key
+    assert frozen.provenance["recipe"]["optim"]["freeze_bn"] is True
+    # The BatchNorm affine weights still learn, as do the convolutions.
+    assert not torch.equal(frozen.state_dict["body.1.weight"], original["body.1.weight"])
+    moving = options(tmp_path, scene, labels, base, out=tmp_path / "moving.pt", train_bn=True)
+    trained = read_checkpoint(run_finetune(moving).out).state_dict
+    assert any(not torch.equal(v, original[k]) for k, v in _bn_buffers(trained).items())
 
 
 def test_the_schedule_comes_from_the_time_budget(tmp_path, base):
