@@ -78,6 +78,14 @@ def compress(
             "after each stage (with --finetune-data; 0: never).",
         ),
     ] = 16,
+    fold_bn: Annotated[
+        bool,
+        typer.Option(
+            "--fold-bn/--keep-bn",
+            help="Fold BatchNorm statistics into a float16 scale and shift "
+            "(smaller file, same eval-mode network).",
+        ),
+    ] = True,
     lr: Annotated[
         float | None, typer.Option(help="Fine-tuning learning rate (default: model's lr / 10).")
     ] = None,
@@ -108,6 +116,7 @@ def compress(
             lr=lr,
             windows_per_epoch=windows_per_epoch,
             precise_bn=precise_bn,
+            fold_bn=fold_bn,
             device=device,
             overwrite=overwrite,
             log=None if as_json else lambda line: err_console.print(line, soft_wrap=True),

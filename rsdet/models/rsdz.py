@@ -9,7 +9,7 @@ encoder side (pruning, k-means, fine-tuning) is in :mod:`rsdet.compress`, above 
 Layout (all integers little-endian)::
 
     magic   8 bytes  b"RSDZ\\r\\n\\x1a\\n"
-    version uint32   1
+    version uint32   2 (version 1 files, without fill / float16 entries, still read)
     n       uint64   length of the header
     header  n bytes  zlib-compressed UTF-8 JSON: format, spec (ModelSpec), arch_config,
                      provenance, compression (the per-stage report), tensors (table below)
@@ -17,7 +17,9 @@ Layout (all integers little-endian)::
     sha256  32 bytes of everything before it
 
 Each tensor of the state dict is either ``raw`` (its bytes, any dtype: biases, BatchNorm,
-layers kept at full precision) or ``shared``: a float32 codebook, the cluster index of each
+layers kept at full precision; a tensor of one repeated value stores just that ``fill``
+value, and a float32 tensor whose values are all float16 values is ``stored`` as float16,
+both decoded back exactly) or ``shared``: a float32 codebook, the cluster index of each
 kept weight and the gaps between kept positions (flat, row-major), both Huffman-coded
 (:mod:`rsdet.io.huffman`). A gap symbol ``g < 255`` skips ``g`` zeros and places the next
 weight; ``255`` skips 255 zeros and places nothing (Deep Compression's filler, §2). A tensor
@@ -56,7 +58,8 @@ __all__ = [
 ]
 
 MAGIC = b"RSDZ\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # 2 added ``fill`` and float16-``stored`` raw entries
+_READS = (1, 2)
 FORMAT = "rsdet-rsdz"
 GAP_SKIP = 255  # the filler gap symbol: 255 zeros, no weight
 _PREFIX = struct.Struct("<8sIQ")
@@ -163,10 +166,17 @@ def _raw_entry(name: str, tensor: torch.Tensor, blob: Any) -> tuple[dict[str, An
     dtype = str(tensor.dtype).removeprefix("torch.")
     if dtype not in _DTYPES:
         raise CheckpointError(f"{name}: dtype {dtype} cannot be stored in .rsdz")
-    data = tensor.detach().cpu().contiguous().numpy().tobytes()
-    entry = {"name": name, "kind": "raw", "shape": list(tensor.shape), "dtype": dtype,
-             "data": blob(data)}  # fmt: skip
-    n = tensor.numel()
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    entry: dict[str, Any] = {"name": name, "kind": "raw", "shape": list(tensor.shape),
+                             "dtype": dtype}  # fmt: skip
+    n, data = tensor.numel(), flat.numpy().tobytes()
+    if n and data == data[: flat.element_size()] * n:  # bitwise: -0.0 is not 0.0 here
+        entry["fill"] = flat[0].item()  # a Python float holds any float32 exactly
+        return entry, TensorSize(name, "raw", n, n, 0, 0, 0)
+    if tensor.dtype == torch.float32 and torch.equal(flat.half().float(), flat):
+        flat, entry["stored"] = flat.half(), "float16"  # lossless: values are float16 values
+    data = flat.numpy().tobytes()
+    entry["data"] = blob(data)
     return entry, TensorSize(name, "raw", n, n, 0, 0, len(data))
 
 
@@ -250,8 +260,9 @@ def _verified(path: Path, body: bytes) -> tuple[dict[str, Any], bytes]:
     if len(body) < _PREFIX.size + 32 or body[: len(MAGIC)] != MAGIC:
         raise CheckpointError(f"{path}: not an .rsdz file, or truncated")
     _, version, n = _PREFIX.unpack_from(body)
-    if version != VERSION:
-        raise CheckpointError(f"{path}: .rsdz version {version}; this rsdet reads {VERSION}")
+    if version not in _READS:
+        reads = ", ".join(map(str, _READS))
+        raise CheckpointError(f"{path}: .rsdz version {version}; this rsdet reads {reads}")
     if hashlib.sha256(body[:-32]).digest() != body[-32:]:
         raise CheckpointError(f"{path}: corrupt or truncated .rsdz file (checksum mismatch)")
     try:
@@ -289,8 +300,7 @@ def _tensors(table: list[dict[str, Any]], payload: bytes) -> dict[str, torch.Ten
     for t in table:
         shape = tuple(int(d) for d in t["shape"])
         if t["kind"] == "raw":
-            array = np.frombuffer(take(t["data"]), dtype=_numpy_dtype(t["dtype"]))
-            state[t["name"]] = torch.from_numpy(array.copy()).reshape(shape)
+            state[t["name"]] = _raw(t, shape, take)
             continue
         codebook = np.frombuffer(take(t["codebook"]), dtype="<f4")
         numel = int(np.prod(shape))
@@ -300,6 +310,15 @@ def _tensors(table: list[dict[str, Any]], payload: bytes) -> dict[str, torch.Ten
             raise ValueError(f"{t['name']}: coded positions do not fit shape {list(shape)}")
         state[t["name"]] = SharedTensor(shape, codebook, pos, index).dense()
     return state
+
+
+def _raw(t: dict[str, Any], shape: tuple[int, ...], take: Any) -> torch.Tensor:
+    """A raw entry: one repeated value (``fill``), or its bytes, maybe stored as float16."""
+    dtype = _numpy_dtype(t["dtype"])
+    if "fill" in t:
+        return torch.from_numpy(np.full(shape, t["fill"], dtype=dtype))
+    array = np.frombuffer(take(t["data"]), dtype=_numpy_dtype(t.get("stored", t["dtype"])))
+    return torch.from_numpy(array.astype(dtype)).reshape(shape)
 
 
 def _numpy_dtype(name: str) -> np.dtype[Any]:

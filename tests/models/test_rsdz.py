@@ -1,5 +1,7 @@
 """``.rsdz`` files: bit-exact round trips, every loader reads them, damage is a clear error."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -68,7 +70,7 @@ def test_every_model_loader_reads_the_file(written):
         (lambda b: b[: len(b) // 2], "checksum mismatch"),
         (lambda b: b[:-40] + bytes([b[-40] ^ 1]) + b[-39:], "checksum mismatch"),
         (lambda b: b[:10], "not an .rsdz file, or truncated"),
-        (lambda b: MAGIC + (9).to_bytes(4, "little") + b[12:], "version 9; this rsdet reads 1"),
+        (lambda b: MAGIC + (9).to_bytes(4, "little") + b[12:], "version 9; this rsdet reads 1, 2"),
     ],
 )
 def test_a_damaged_file_is_one_clear_error_naming_it(written, tmp_path, damage, message):
@@ -77,3 +79,32 @@ def test_a_damaged_file_is_one_clear_error_naming_it(written, tmp_path, damage, 
     with pytest.raises(CheckpointError, match=message) as err:
         load_network(path)
     assert str(path) in str(err.value)
+
+
+def test_repeated_values_and_float16_values_are_stored_compactly_and_exactly(trees, tmp_path):
+    """Folded BatchNorm: all-zero means, all-one variances, float16-valued scale and shift."""
+    _, ckpt = trees
+    state = dict(ckpt.state_dict)
+    mean, weight = "backbone.stages.2.0.1.running_mean", "backbone.stages.2.0.1.weight"
+    mixed = "backbone.stages.2.0.1.bias"
+    state[mean] = torch.zeros_like(state[mean])
+    state[weight] = state[weight].half().float()
+    state[mixed] = torch.zeros_like(state[mixed])
+    state[mixed][0] = -0.0  # bitwise different from 0.0: no fill
+    small = type(ckpt)(ckpt.spec, ckpt.arch_config, state, ckpt.provenance)
+    sizes = {s.name: s.other_bytes for s in write_rsdz(tmp_path / "s.rsdz", small, {}, {})}
+    back = read_rsdz(tmp_path / "s.rsdz").state_dict
+    for name, tensor in state.items():
+        assert back[name].dtype == tensor.dtype, name
+        assert back[name].numpy().tobytes() == tensor.numpy().tobytes(), name
+    n = state[weight].numel()
+    assert sizes[mean] == 0 and sizes[weight] == 2 * n and sizes[mixed] == 2 * n
+    assert sizes["backbone.stages.2.0.1.running_var"] == 4 * n  # trained values: float32
+
+
+def test_a_version_1_file_still_reads(written, tmp_path):
+    body = written[0].read_bytes()[:-32]
+    old = body[:8] + (1).to_bytes(4, "little") + body[12:]
+    path = tmp_path / "v1.rsdz"
+    path.write_bytes(old + hashlib.sha256(old).digest())
+    assert set(read_rsdz(path).state_dict) == set(written[1].state_dict)
