@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import resource
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -15,6 +18,18 @@ from rsdet.models.spec import InputSpec, ModelSpec
 
 UTM = "EPSG:32633"
 CLASSES = ("vehicle", "ship", "storage-tank")
+
+
+def timed(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``fn``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
 
 
 def peak_rss_mb() -> float:

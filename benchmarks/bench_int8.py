@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _detect_common import timed
 from torch import nn
 
 from rsdet.datasets.loader import load_dataset
@@ -49,17 +50,6 @@ from rsdet.models.spec import ModelSpec, Postprocess
 from rsdet.models.zoo import load_network
 from rsdet.structures import Detections
 from rsdet.synthetic import make_scene
-
-
-def timed(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def standardise(image: np.ndarray, spec: ModelSpec) -> np.ndarray:

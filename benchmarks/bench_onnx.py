@@ -30,14 +30,13 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _detect_common import timed
 from torch import nn
 
 from rsdet.export.onnx_export import ExportOptions, export_onnx
@@ -50,17 +49,6 @@ from rsdet.models.rs_tinynet import RSTinyNetConfig, build_rs_tinynet
 from rsdet.models.spec import ModelSpec
 from rsdet.models.zoo import load_network
 from rsdet.synthetic import make_scene
-
-
-def timed(fn: Callable[[], Any], runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return out
 
 
 def summary(ms: list[float]) -> str:
